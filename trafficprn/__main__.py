@@ -1,0 +1,5 @@
+import sys
+
+from trafficprn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,19 @@
+"""Process settings from the environment (TRAFFICPRN_*). Built explicitly, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TRAFFICPRN_", extra="ignore")
+
+    database_url: str = Field("sqlite:///trafficprn.sqlite", description="SQLAlchemy URL of the event database.")
+    api_key: str | None = Field(None, description="Key for plates and state changes (X-API-Key header).")
+    plate_secret: str | None = Field(None, description="HMAC secret for plate hashes, one per deployment.")
+    require_key_for_reads: bool = Field(False, description="Require the API key for read-only counts too.")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins; closed by default.")
+    site_path: str | None = Field(None, description="Path of site.yaml, for the API's camera list and setup page.")
+    spool_dir: str = Field("spool", description="Where the event sink spools while the DB is down.")
+    debug: bool = Field(False, description="Print tracebacks on errors.")

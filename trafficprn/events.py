@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid as uuid_lib
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 Movement = Literal["L", "T", "R", "U"]
 
@@ -93,3 +93,29 @@ class CameraStatus:
 
 
 Event = VehiclePassage | QueueSample | PlateRead | CameraStatus
+
+
+class EventSink(Protocol):
+    """Where analytics events go (database, spool, memory, ...). The pipeline gets its
+    sinks injected and does no I/O of its own. `emit` must not block the frame loop
+    for long; a database sink batches."""
+
+    def emit(self, event: Event) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class ListSink:
+    """Keeps events in memory: for tests, `eval` and offline summaries."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    def close(self) -> None:
+        pass
+
+    def of_type(self, kind: type[Any]) -> list[Any]:
+        return [e for e in self.events if isinstance(e, kind)]

@@ -15,7 +15,8 @@ from trafficprn.errors import TrafficPRNError
 # Modules whose `register(subparsers)` adds subcommands. A module that does not exist
 # yet is skipped, so the CLI works while the project grows.
 COMMAND_MODULES = (
-    "trafficprn.detect.commands",  # model info/export, detect, train
+    "trafficprn.detect.commands",  # model info/export, detect
+    "trafficprn.detect.train.commands",  # train
     "trafficprn.camera.commands",  # dewarp, calibrate
     "trafficprn.track.commands",  # track
     "trafficprn.analytics.commands",  # plate, colour

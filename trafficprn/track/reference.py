@@ -48,7 +48,8 @@ class _Track:
             self.streak = 0
         self.since_update += 1
         state: FloatArray = np.asarray(self.kf.x, dtype=np.float64).reshape(1, 7)
-        return x_to_xyxy(state)[0]
+        box: FloatArray = x_to_xyxy(state).reshape(4)
+        return box
 
     def update(self, z: FloatArray, class_id: int, confidence: float) -> None:
         self.since_update = 0
@@ -60,7 +61,8 @@ class _Track:
 
     def box(self) -> FloatArray:
         state: FloatArray = np.asarray(self.kf.x, dtype=np.float64).reshape(1, 7)
-        return x_to_xyxy(state)[0]
+        box: FloatArray = x_to_xyxy(state).reshape(4)
+        return box
 
 
 class FilterpySortTracker:

@@ -114,7 +114,7 @@ class SortTracker:
         self._streak[self._since_update > 0] = 0
         self._since_update += 1
         predicted = x_to_xyxy(kf.x)
-        finite: np.ndarray = np.isfinite(predicted).all(axis=1)
+        finite = np.asarray(np.isfinite(predicted).all(axis=1), dtype=bool)
         if not finite.all():
             self._keep(finite)
             predicted = predicted[finite]
@@ -154,7 +154,7 @@ class SortTracker:
             track_id=self._ids[report],
             data={"det_index": det_of_track[report]},
         )
-        alive: np.ndarray = self._since_update <= self.max_age
+        alive = np.asarray(self._since_update <= self.max_age, dtype=bool)
         if not alive.all():
             self._keep(alive)
         return out

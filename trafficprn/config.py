@@ -93,11 +93,25 @@ class EquisolidLens(_FisheyeLens):
 
 
 class StereographicLens(_FisheyeLens):
-    model: Literal["stereographic"] = Field(title="Lens model", description="r = 2 f tan(theta / 2).")
+    model: Literal["stereographic"] = Field(title="Lens model", description="r = 2 f tan(theta / 2); fov < 360.")
+
+    @field_validator("fov_deg")
+    @classmethod
+    def _stereo_fov(cls, v: float) -> float:
+        if v >= 358:
+            raise ValueError(f"a stereographic lens covers less than 358 degrees, got {v}")
+        return v
 
 
 class OrthographicLens(_FisheyeLens):
     model: Literal["orthographic"] = Field(title="Lens model", description="r = f sin(theta); fov <= 180.")
+
+    @field_validator("fov_deg")
+    @classmethod
+    def _ortho_fov(cls, v: float) -> float:
+        if v > 180:
+            raise ValueError(f"an orthographic lens covers at most 180 degrees, got {v}")
+        return v
 
 
 class _Intrinsics(_Model):

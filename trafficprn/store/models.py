@@ -1,0 +1,191 @@
+"""SQLAlchemy 2.0 models of what is stored (DESIGN.md, "What is stored").
+
+Times are `timestamptz` in UTC on Postgres; on SQLite they are stored as UTC text
+(SQLAlchemy's DATETIME format) and come back as aware UTC datetimes through
+`UTCDateTime`. Columns the dashboard filters on are real, indexed columns; JSON is only
+for extras. The schema changes only through Alembic revisions in `migrations/`.
+
+Tables:
+- `vehicle_passages`: one row per vehicle that left the scene; `uuid` is the
+  idempotency key (unique).
+- `queue_samples`: one row per camera, lane and second; unique (camera, lane, ts).
+- `camera_status`: status changes; each row starts an up or down interval that lasts
+  until the camera's next row (or until now). Unique (camera, ts).
+- `plate_reads`: fused plate reads per track (audit); `uuid` unique.
+- `cameras`: the cameras that reported anything, with their live-view URL.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# SQLite only makes INTEGER PRIMARY KEY an alias of the auto-increasing rowid.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """timestamptz on Postgres; UTC text on SQLite. Binds aware datetimes (or epoch
+    seconds) and always returns aware UTC datetimes."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, int | float):
+            value = datetime.fromtimestamp(float(value), tz=UTC)
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime or epoch seconds, got {type(value).__name__}")
+        if value.tzinfo is None:
+            raise TypeError("expected an aware datetime (UTC), got a naive one")
+        aware: datetime = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return aware.replace(tzinfo=None)
+        return aware
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        dt: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
+        if dt.tzinfo is None:
+            return dt.replace(tzinfo=UTC)
+        return dt.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Passage(Base):
+    """One vehicle that left the scene (`trafficprn.events.VehiclePassage`)."""
+
+    __tablename__ = "vehicle_passages"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[uuid_lib.UUID] = mapped_column(Uuid(), nullable=False, unique=True)
+    camera: Mapped[str] = mapped_column(String(64), nullable=False)
+    track_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    passage_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    first_seen_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    last_seen_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    vehicle_class: Mapped[str] = mapped_column(String(32), nullable=False)
+    class_confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    colour: Mapped[str | None] = mapped_column(String(32))
+    colour_confidence: Mapped[float | None] = mapped_column(Float)
+    entry_leg: Mapped[str | None] = mapped_column(String(32))
+    exit_leg: Mapped[str | None] = mapped_column(String(32))
+    movement: Mapped[str | None] = mapped_column(String(1))
+    speed_median_kmh: Mapped[float | None] = mapped_column(Float)
+    speed_max_kmh: Mapped[float | None] = mapped_column(Float)
+    speed_flagged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    plate_text: Mapped[str | None] = mapped_column(String(32))
+    plate_hash: Mapped[str | None] = mapped_column(String(64))
+    plate_confidence: Mapped[float | None] = mapped_column(Float)
+    extras: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+
+    __table_args__ = (
+        # Keyset pagination and per-camera time ranges (the hot path of every query).
+        Index("ix_passages_camera_ts", "camera", "passage_ts", "id"),
+        Index("ix_passages_ts", "passage_ts", "id"),
+        Index("ix_passages_class_ts", "vehicle_class", "passage_ts"),
+        Index("ix_passages_movement_ts", "movement", "passage_ts"),
+        Index("ix_passages_colour_ts", "colour", "passage_ts"),
+        Index("ix_passages_speed", "speed_median_kmh"),
+        Index("ix_passages_plate_text", "plate_text"),
+        Index("ix_passages_plate_hash", "plate_hash"),
+    )
+
+
+class QueueSampleRow(Base):
+    """Queue length on one lane at one second (`trafficprn.events.QueueSample`)."""
+
+    __tablename__ = "queue_samples"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64), nullable=False)
+    lane: Mapped[str] = mapped_column(String(32), nullable=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    length_m: Mapped[float] = mapped_column(Float, nullable=False)
+    vehicles: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (
+        # Also the idempotency key and the index of per-camera time ranges.
+        UniqueConstraint("camera", "ts", "lane", name="uq_queue_samples_camera_ts_lane"),
+        Index("ix_queue_samples_ts", "ts"),
+    )
+
+
+class CameraStatusRow(Base):
+    """A status change: the camera is `up` (or down) from `ts` until its next row."""
+
+    __tablename__ = "camera_status"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera: Mapped[str] = mapped_column(String(64), nullable=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    up: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    reason: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+
+    __table_args__ = (UniqueConstraint("camera", "ts", name="uq_camera_status_camera_ts"),)
+
+
+class PlateReadRow(Base):
+    """One fused plate read of a track (`trafficprn.events.PlateRead`), for audit."""
+
+    __tablename__ = "plate_reads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    uuid: Mapped[uuid_lib.UUID] = mapped_column(Uuid(), nullable=False, unique=True)
+    camera: Mapped[str] = mapped_column(String(64), nullable=False)
+    track_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    confidence: Mapped[float] = mapped_column(Float, nullable=False)
+    plate_text: Mapped[str | None] = mapped_column(String(32))
+    plate_hash: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_plate_reads_ts", "ts"),
+        Index("ix_plate_reads_plate_text", "plate_text"),
+        Index("ix_plate_reads_plate_hash", "plate_hash"),
+    )
+
+
+class CameraRow(Base):
+    """A camera that reported events. Rows appear when a camera first writes."""
+
+    __tablename__ = "cameras"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    live_url: Mapped[str | None] = mapped_column(String(500))
+    created_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
+TABLES = ("vehicle_passages", "queue_samples", "camera_status", "plate_reads", "cameras")

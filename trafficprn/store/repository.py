@@ -1,0 +1,177 @@
+"""Write side: all SQL that stores events. Inserts are batched and idempotent.
+
+Idempotency keys: `uuid` for passages and plate reads, (camera, ts, lane) for queue
+samples, (camera, ts) for camera status. A replayed event is skipped by the database
+(`INSERT ... ON CONFLICT DO NOTHING` on both Postgres and SQLite), so a spool replayed
+after a crash never duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_lib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.dml import Insert
+
+from trafficprn.errors import InputError
+from trafficprn.events import CameraStatus, Event, PlateRead, QueueSample, VehiclePassage
+from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+
+MOVEMENTS = frozenset({"L", "T", "R", "U"})
+
+
+def utc(ts: float) -> datetime:
+    """Epoch seconds -> aware UTC datetime."""
+    return datetime.fromtimestamp(float(ts), tz=UTC)
+
+
+def _uuid(value: str) -> uuid_lib.UUID:
+    try:
+        return uuid_lib.UUID(str(value))
+    except ValueError:
+        raise InputError(f"expected a UUID as idempotency key, got {value!r}") from None
+
+
+def passage_row(p: VehiclePassage) -> dict[str, Any]:
+    """Column values of one passage. Raises InputError for values the schema refuses."""
+    if p.movement is not None and p.movement not in MOVEMENTS:
+        raise InputError(f"movement must be one of L, T, R, U or None, got {p.movement!r}")
+    return {
+        "uuid": _uuid(p.uuid),
+        "camera": p.camera,
+        "track_id": int(p.track_id),
+        "passage_ts": utc(p.passage_ts),
+        "first_seen_ts": utc(p.first_seen_ts),
+        "last_seen_ts": utc(p.last_seen_ts),
+        "vehicle_class": p.vehicle_class,
+        "class_confidence": float(p.class_confidence),
+        "colour": p.colour,
+        "colour_confidence": p.colour_confidence,
+        "entry_leg": p.entry_leg,
+        "exit_leg": p.exit_leg,
+        "movement": p.movement,
+        "speed_median_kmh": p.speed_median_kmh,
+        "speed_max_kmh": p.speed_max_kmh,
+        "speed_flagged": bool(p.speed_flagged),
+        "plate_text": p.plate_text,
+        "plate_hash": p.plate_hash,
+        "plate_confidence": p.plate_confidence,
+        "extras": dict(p.extras),
+    }
+
+
+def queue_row(q: QueueSample) -> dict[str, Any]:
+    return {
+        "camera": q.camera,
+        "lane": q.lane,
+        "ts": utc(q.ts),
+        "length_m": float(q.length_m),
+        "vehicles": int(q.vehicles),
+    }
+
+
+def plate_read_row(r: PlateRead) -> dict[str, Any]:
+    return {
+        "uuid": _uuid(r.uuid),
+        "camera": r.camera,
+        "track_id": int(r.track_id),
+        "ts": utc(r.ts),
+        "confidence": float(r.confidence),
+        "plate_text": r.plate_text,
+        "plate_hash": r.plate_hash,
+    }
+
+
+def status_row(s: CameraStatus) -> dict[str, Any]:
+    return {"camera": s.camera, "ts": utc(s.ts), "up": bool(s.up), "reason": s.reason[:500]}
+
+
+def _insert_ignore(conn: Connection, table: Table) -> Insert:
+    """INSERT that skips rows whose unique key already exists."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if conn.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    raise InputError(f"unsupported database dialect {conn.dialect.name!r}")
+
+
+def _insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    conn.execute(_insert_ignore(conn, table), list(rows))
+    return len(rows)
+
+
+def insert_passages(conn: Connection, passages: Iterable[VehiclePassage]) -> int:
+    """Insert passages in one batch, skipping known uuids. Returns rows offered."""
+    return _insert_rows(conn, Passage.__table__, [passage_row(p) for p in passages])  # type: ignore[arg-type]
+
+
+def insert_queue_samples(conn: Connection, samples: Iterable[QueueSample]) -> int:
+    return _insert_rows(conn, QueueSampleRow.__table__, [queue_row(q) for q in samples])  # type: ignore[arg-type]
+
+
+def insert_plate_reads(conn: Connection, reads: Iterable[PlateRead]) -> int:
+    return _insert_rows(conn, PlateReadRow.__table__, [plate_read_row(r) for r in reads])  # type: ignore[arg-type]
+
+
+def insert_camera_status(conn: Connection, statuses: Iterable[CameraStatus]) -> int:
+    return _insert_rows(conn, CameraStatusRow.__table__, [status_row(s) for s in statuses])  # type: ignore[arg-type]
+
+
+def ensure_cameras(conn: Connection, names: Iterable[str], *, now_ts: float | None = None) -> None:
+    """Add a `cameras` row for each name not known yet."""
+    created = utc(now_ts) if now_ts is not None else datetime.now(UTC)
+    rows = [{"name": n, "live_url": None, "created_ts": created} for n in sorted(set(names))]
+    _insert_rows(conn, CameraRow.__table__, rows)  # type: ignore[arg-type]
+
+
+def upsert_camera(conn: Connection, name: str, live_url: str | None, *, now_ts: float | None = None) -> None:
+    """Register a camera with its live-view URL (the worker calls this on start)."""
+    table: Table = CameraRow.__table__  # type: ignore[assignment]
+    created = utc(now_ts) if now_ts is not None else datetime.now(UTC)
+    values = {"name": name, "live_url": live_url, "created_ts": created}
+    if conn.dialect.name == "postgresql":
+        pg = postgresql.insert(table).values(values)
+        conn.execute(pg.on_conflict_do_update(index_elements=["name"], set_={"live_url": pg.excluded.live_url}))
+    else:
+        lite = sqlite.insert(table).values(values)
+        conn.execute(lite.on_conflict_do_update(index_elements=["name"], set_={"live_url": lite.excluded.live_url}))
+
+
+@dataclass(frozen=True)
+class WriteCounts:
+    """Events offered to the database per kind in one batch (replays included)."""
+
+    passages: int = 0
+    queue_samples: int = 0
+    plate_reads: int = 0
+    camera_status: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.passages + self.queue_samples + self.plate_reads + self.camera_status
+
+
+def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
+    """Write a mixed batch of events inside the caller's transaction.
+    Raises InputError (before touching the database) for an event the schema refuses."""
+    passages = [passage_row(e) for e in events if isinstance(e, VehiclePassage)]
+    queues = [queue_row(e) for e in events if isinstance(e, QueueSample)]
+    reads = [plate_read_row(e) for e in events if isinstance(e, PlateRead)]
+    statuses = [status_row(e) for e in events if isinstance(e, CameraStatus)]
+    unknown = [type(e).__name__ for e in events if not isinstance(e, VehiclePassage | QueueSample | PlateRead | CameraStatus)]
+    if unknown:
+        raise InputError(f"cannot store events of type {sorted(set(unknown))}")
+    ensure_cameras(conn, [e.camera for e in events])
+    return WriteCounts(
+        passages=_insert_rows(conn, Passage.__table__, passages),  # type: ignore[arg-type]
+        queue_samples=_insert_rows(conn, QueueSampleRow.__table__, queues),  # type: ignore[arg-type]
+        plate_reads=_insert_rows(conn, PlateReadRow.__table__, reads),  # type: ignore[arg-type]
+        camera_status=_insert_rows(conn, CameraStatusRow.__table__, statuses),  # type: ignore[arg-type]
+    )

@@ -188,11 +188,25 @@ class CalibrationPoint(_Model):
     ground_m: Point = Field(title="Ground point", description="[x, y] in metres on the road plane.")
 
 
+class KnownDistance(_Model):
+    a_px: Point = Field(title="First point", description="[x, y] image px of one end of a measured ground distance.")
+    b_px: Point = Field(title="Second point", description="[x, y] image px of the other end.")
+    distance_m: float = Field(gt=0, title="Distance", description="The measured distance between them on the road, m.")
+
+
 class PoseCalibration(_Model):
     height_m: float = Field(gt=0, title="Camera height", description="Height of the camera over the road, m.")
-    tilt_deg: float = Field(title="Tilt", description="Downward tilt of the optical axis from horizontal, degrees.")
-    known_distance_m: float | None = Field(
-        None, gt=0, title="Known distance", description="Optional check distance between two surveyed points."
+    tilt_deg: float = Field(
+        ge=0,
+        le=90,
+        title="Tilt",
+        description="Downward tilt of the optical axis from horizontal, degrees (90: looking straight down).",
+    )
+    roll_deg: float = Field(0.0, ge=-45, le=45, title="Roll", description="Roll of the camera about its axis, degrees.")
+    known_distance: KnownDistance | None = Field(
+        None,
+        title="Known distance",
+        description="Optional: two image points a measured distance apart; rescales the height to fit it.",
     )
 
 

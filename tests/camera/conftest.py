@@ -41,3 +41,30 @@ def lens_config(model: str, **over: Any) -> LensConfig:
 @pytest.fixture
 def make_lens_config() -> Callable[..., LensConfig]:
     return lens_config
+
+
+class SyntheticCamera:
+    """A lens at a pose over the ground plane (ground frame X, Y on the road, Z up)."""
+
+    def __init__(self, lens: Any, height_m: float, tilt_deg: float, yaw_deg: float = 0.0, position_m: Any = (0, 0)):
+        import numpy as np
+
+        from trafficprn.camera.calibration import pose_rotation
+
+        y = np.radians(yaw_deg)
+        rz = np.array([[np.cos(y), -np.sin(y), 0], [np.sin(y), np.cos(y), 0], [0, 0, 1.0]])
+        self.lens = lens
+        self.rotation = rz @ pose_rotation(tilt_deg)  # camera -> ground
+        self.centre_m = np.array([position_m[0], position_m[1], height_m], dtype=float)
+
+    def ground_to_image(self, ground_m: Any) -> Any:
+        import numpy as np
+
+        p = np.hstack([np.asarray(ground_m, dtype=float), np.zeros((len(ground_m), 1))])
+        rays = (p - self.centre_m) @ self.rotation  # R^T (P - C), row-wise
+        return self.lens.project(rays)
+
+
+@pytest.fixture
+def synthetic_camera() -> type[SyntheticCamera]:
+    return SyntheticCamera

@@ -1,0 +1,1 @@
+"""API routers; each module holds short routes that call trafficprn.store.queries."""

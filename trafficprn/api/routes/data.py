@@ -1,0 +1,168 @@
+"""Read-only data routes: passages, turning-movement counts, queues, speeds and plates."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from trafficprn.api import tmc
+from trafficprn.api.deps import ContextDep, SessionDep, SiteDep, read_access, require_key
+from trafficprn.api.schemas import (
+    CountQuery,
+    HistogramBin,
+    MovementCounts,
+    PassageOut,
+    PassagePage,
+    PassageQuery,
+    PeakHourOut,
+    PlateOut,
+    PlateQuery,
+    QueueQuery,
+    QueueSeries,
+    QueuesOut,
+    SpeedQuery,
+    SpeedsOut,
+    TimeRange,
+    TmcRowOut,
+    to_ts,
+)
+from trafficprn.config import SiteConfig
+from trafficprn.store import queries
+
+router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
+DEFAULT_SPAN_S = 86400.0
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown camera"}}
+
+
+def _range(q: TimeRange, default_span_s: float = DEFAULT_SPAN_S) -> tuple[float, float]:
+    """(from_ts, to_ts): defaults to the last day, or a day from `from`/until `to`."""
+    a, b = to_ts(q.from_), to_ts(q.to)
+    if b is None:
+        b = time.time() if a is None else a + default_span_s
+    if a is None:
+        a = b - default_span_s
+    return a, b
+
+
+def _check_camera(db: Session, site: SiteConfig | None, camera: str | None) -> None:
+    if camera is None:
+        return
+    if site is not None and any(c.name == camera for c in site.cameras):
+        return
+    known = [c.name for c in queries.cameras(db)]
+    if camera not in known:
+        names = [c.name for c in site.cameras] if site else known
+        raise HTTPException(404, f"no camera named {camera!r}; known cameras: {names}")
+
+
+@router.get("/passages", response_model=PassagePage, tags=["counts"], responses=NOT_FOUND,
+            summary="Vehicle passages, newest first, with filters and a cursor")
+def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage:
+    _check_camera(db, site, q.camera)
+    flt = queries.PassageFilter(
+        camera=q.camera, from_ts=to_ts(q.from_), to_ts=to_ts(q.to), vehicle_class=q.vehicle_class,
+        movement=q.movement, colour=q.colour.lower() if q.colour else None, entry_leg=q.entry_leg,
+        exit_leg=q.exit_leg, speed_min_kmh=q.speed_min, speed_max_kmh=q.speed_max,
+    )
+    page = queries.passages(db, flt, limit=q.limit, cursor=q.cursor)
+    items = [PassageOut.model_validate(p, from_attributes=True) for p in page.items]
+    return PassagePage(items=items, next_cursor=page.next_cursor)
+
+
+def _site_tz(site: SiteConfig | None) -> str:
+    return site.site.timezone if site else "UTC"
+
+
+@router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
+            summary="Turning-movement counts per interval (JSON or CSV)",
+            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
+def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep) -> MovementCounts | Response:
+    _check_camera(db, site, q.camera)
+    a, b = _range(q)
+    tz = _site_tz(site)
+    intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes)
+    cells = queries.movement_counts(db, q.camera, intervals[0].start_ts, intervals[-1].end_ts, tz=tz,
+                                    minutes=q.minutes)
+    cam = next((c for c in site.cameras if c.name == q.camera), None) if site else None
+    table = tmc.build_table(q.camera, cells, intervals, tz=tz, minutes=q.minutes,
+                            legs=[leg.name for leg in cam.legs] if cam else ())
+    if q.format == "csv":
+        stamp = time.strftime("%Y%m%dT%H%M", time.gmtime(a))
+        return Response(tmc.to_csv(table), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="tmc-{q.camera}-{stamp}-{q.interval}.csv"'})
+    peak = table.peak_hour
+    return MovementCounts(
+        camera=q.camera, timezone=tz, interval_minutes=q.minutes, from_ts=intervals[0].start_ts,
+        to_ts=intervals[-1].end_ts, legs=table.legs, columns=table.columns,
+        rows=[TmcRowOut(start=r.start, start_ts=r.start_ts, end_ts=r.end_ts, complete=r.complete, counts=r.counts,
+                        by_movement=r.by_movement, total=r.total, heavy=r.heavy) for r in table.rows],
+        totals=table.totals, total=table.total, heavy_share=table.heavy_share,
+        peak_hour=PeakHourOut(start=peak.start, start_ts=peak.start_ts, end_ts=peak.end_ts, volume=peak.volume,
+                              phf=peak.phf) if peak else None,
+        incomplete_intervals=sum(not r.complete for r in table.rows),
+        od_matrix=table.od_matrix, unassigned=table.unassigned,
+    )
+
+
+@router.get("/queues", response_model=QueuesOut, tags=["counts"], responses=NOT_FOUND,
+            summary="Queue length per lane, resampled to step_s (mean length per step)")
+def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> QueuesOut:
+    _check_camera(db, site, q.camera)
+    a, b = _range(q)
+    bins = queries.queues(db, q.camera, a, b, step_s=q.step_s, lane=q.lane)
+    lanes: dict[str, QueueSeries] = {}
+    for qb in bins:
+        s = lanes.setdefault(qb.lane, QueueSeries(lane=qb.lane, ts=[], length_m=[], vehicles=[]))
+        if s.ts and qb.start_ts - s.ts[-1] > q.step_s:  # a gap: break the line
+            s.ts.append(s.ts[-1] + q.step_s)
+            s.length_m.append(None)
+            s.vehicles.append(None)
+        s.ts.append(qb.start_ts)
+        s.length_m.append(round(qb.length_m_mean, 2))
+        s.vehicles.append(qb.vehicles_max)
+    return QueuesOut(camera=q.camera, step_s=q.step_s, lanes=list(lanes.values()))
+
+
+@router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,
+            summary="Speed percentiles (p15/p50/p85/p95) and histogram of median speeds")
+def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> SpeedsOut:
+    _check_camera(db, site, q.camera)
+    a, b = _range(q)
+    st = queries.speed_stats(db, q.camera, a, b, vehicle_class=q.vehicle_class, bin_kmh=q.bin_kmh)
+    return SpeedsOut(
+        camera=q.camera, count=st.count,
+        percentiles={"p15": st.p15_kmh, "p50": st.p50_kmh, "p85": st.p85_kmh, "p95": st.p95_kmh},
+        histogram=[HistogramBin(lo_kmh=h.lo_kmh, hi_kmh=h.hi_kmh, count=h.count) for h in st.histogram],
+    )
+
+
+@router.get("/plates", response_model=list[PlateOut], tags=["plates"], dependencies=[Depends(require_key)],
+            summary="Passages by plate text (substring, case-insensitive) or keyed hash (API key)",
+            responses={401: {"description": "missing or wrong API key"}, **NOT_FOUND})
+def plates(q: Annotated[PlateQuery, Query()], db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[PlateOut]:
+    _check_camera(db, site, q.camera)
+    a, b = to_ts(q.from_), to_ts(q.to)
+    text = q.text.strip()
+    rows = queries.plate_passages(db, text=text, contains=True, camera=q.camera, from_ts=a, to_ts=b, limit=q.limit)
+    if site is not None and site.privacy.plates == "hash" and not rows:
+        rows = _by_hash(db, site, ctx.settings.plate_secret, text, q.camera, a, b, q.limit)
+    return [PlateOut.model_validate(r, from_attributes=True) for r in rows]
+
+
+def _by_hash(db: Session, site: SiteConfig, secret: str | None, text: str, camera: str | None, a: float | None, b: float | None,
+             limit: int) -> list[queries.PassageRecord]:
+    """With hashed plates, search by the keyed hash of the typed plate (exact match only)."""
+    try:
+        from trafficprn.analytics.privacy import PlatePrivacy
+    except ImportError:
+        return []
+    if not secret:
+        return []
+    _, digest = PlatePrivacy.from_config(site.privacy, secret).apply(text.upper())
+    if not digest:
+        return []
+    return queries.plate_passages(db, plate_hash=digest, camera=camera, from_ts=a, to_ts=b, limit=limit)

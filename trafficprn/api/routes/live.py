@@ -1,0 +1,119 @@
+"""The live view, snapshots and zone setup: proxied from each camera's worker (live_url)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import yaml
+from fastapi import APIRouter, Depends, HTTPException
+from fastapi.responses import Response, StreamingResponse
+
+from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
+from trafficprn.api.schemas import ZonesIn, ZonesOut
+from trafficprn.config import CameraConfig, SiteConfig
+from trafficprn.errors import ConfigError
+
+router = APIRouter(prefix="/api/cameras", tags=["live and setup"], dependencies=[Depends(read_access)])
+CONNECT_TIMEOUT_S = 3.0
+
+
+def _camera(site: SiteConfig | None, name: str) -> CameraConfig:
+    if site is None:
+        raise HTTPException(404, "the API was started without a site config, so it knows no camera geometry")
+    cam = site_camera(site, name)
+    if cam is None:
+        raise HTTPException(404, f"no camera named {name!r}; the site has {[c.name for c in site.cameras]}")
+    return cam
+
+
+def _worker_url(cam: CameraConfig, path: str) -> str:
+    if not cam.live_url:
+        raise HTTPException(404, f"camera {cam.name!r} has no live_url in the site config")
+    return cam.live_url.rstrip("/") + path
+
+
+def _unreachable(cam: CameraConfig, exc: Exception) -> HTTPException:
+    if isinstance(exc, httpx.TimeoutException):
+        return HTTPException(504, f"the worker of camera {cam.name!r} at {cam.live_url} did not answer in time")
+    return HTTPException(502, f"the worker of camera {cam.name!r} at {cam.live_url} is unreachable: {exc}")
+
+
+def _zones_yaml(cam: CameraConfig) -> str:
+    data = {
+        "legs": [leg.model_dump(mode="json") for leg in cam.legs],
+        "lanes": [lane.model_dump(mode="json") for lane in cam.lanes],
+    }
+    return yaml.safe_dump(data, sort_keys=False)
+
+
+@router.get("/{name}/live.mjpg", summary="Live annotated MJPEG stream from the camera's worker",
+            response_class=StreamingResponse, responses={200: {"content": {"multipart/x-mixed-replace": {}}}})
+async def live(name: str, site: SiteDep) -> StreamingResponse:
+    cam = _camera(site, name)
+    url = _worker_url(cam, "/live.mjpg")
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S))
+    try:
+        upstream = await client.send(client.build_request("GET", url), stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        raise _unreachable(cam, exc) from None
+    if upstream.status_code != 200:
+        await upstream.aclose()
+        await client.aclose()
+        raise HTTPException(502, f"the worker of camera {name!r} answered {upstream.status_code}")
+
+    async def body() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in upstream.aiter_raw():
+                yield chunk
+        except httpx.HTTPError:
+            return
+        finally:
+            await upstream.aclose()
+            await client.aclose()
+
+    media = upstream.headers.get("content-type", "multipart/x-mixed-replace; boundary=frame")
+    return StreamingResponse(body(), media_type=media, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{name}/snapshot.jpg", summary="One camera frame (plates blurred) from the worker",
+            response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
+async def snapshot(name: str, site: SiteDep) -> Response:
+    cam = _camera(site, name)
+    url = _worker_url(cam, "/snapshot.jpg")
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_S)) as client:
+            res = await client.get(url)
+    except httpx.HTTPError as exc:
+        raise _unreachable(cam, exc) from None
+    if res.status_code != 200:
+        raise HTTPException(502, f"the worker of camera {name!r} answered {res.status_code} for a snapshot")
+    return Response(res.content, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{name}/zones", response_model=ZonesOut, summary="The camera's legs, lanes and stop lines")
+def get_zones(name: str, site: SiteDep) -> ZonesOut:
+    cam = _camera(site, name)
+    size = tuple(cam.lens.image_size)
+    return ZonesOut(camera=name, image_size=(int(size[0]), int(size[1])), legs=list(cam.legs),
+                    lanes=list(cam.lanes), yaml=_zones_yaml(cam))
+
+
+@router.put("/{name}/zones", response_model=ZonesOut, dependencies=[Depends(require_key)],
+            summary="Replace the camera's legs and lanes in site.yaml (API key)",
+            responses={401: {"description": "missing or wrong API key"}, 422: {"description": "invalid zones"}})
+def put_zones(name: str, zones: ZonesIn, ctx: ContextDep, site: SiteDep) -> ZonesOut:
+    _camera(site, name)
+    try:
+        checked = ctx.site.write_zones(
+            name,
+            [leg.model_dump(mode="json") for leg in zones.legs],
+            [lane.model_dump(mode="json") for lane in zones.lanes],
+        )
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except OSError as exc:
+        raise HTTPException(503, f"cannot write the site config: {exc.strerror}") from None
+    return get_zones(name, checked)
+

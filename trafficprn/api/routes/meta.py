@@ -1,0 +1,114 @@
+"""Health, the site, cameras with status and uptime, and server-sent live updates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from trafficprn import __version__
+from trafficprn.api.deps import ApiContext, ContextDep, SessionDep, SiteDep, read_access
+from trafficprn.api.schemas import CameraOut, Health
+from trafficprn.errors import StoreError
+from trafficprn.store import queries
+from trafficprn.store.db import check_database
+
+router = APIRouter(prefix="/api", tags=["status"])
+
+
+class SiteOut(BaseModel):
+    name: str
+    timezone: str
+    interval_minutes: int
+    driving_side: str
+    plates: str = Field(description="Plate privacy mode: off, hash or clear.")
+    cameras: list[str]
+
+
+@router.get("/health", response_model=Health, summary="Liveness and database reachability")
+def health(ctx: ContextDep) -> Health:
+    try:
+        check_database(ctx.engine, require_schema=True)
+    except StoreError as exc:
+        return Health(status="degraded", database="unreachable", version=__version__, detail=str(exc))
+    return Health(status="ok", database="ok", version=__version__)
+
+
+@router.get("/site", response_model=SiteOut, dependencies=[Depends(read_access)], summary="Site name, time zone")
+def site_info(site: SiteDep) -> SiteOut:
+    if site is None:
+        return SiteOut(name="trafficprn", timezone="UTC", interval_minutes=15, driving_side="right",
+                       plates="hash", cameras=[])
+    s = site.site
+    return SiteOut(name=s.name, timezone=s.timezone, interval_minutes=s.interval_minutes,
+                   driving_side=s.driving_side, plates=site.privacy.plates, cameras=[c.name for c in site.cameras])
+
+
+@router.get("/cameras", response_model=list[CameraOut], dependencies=[Depends(read_access)],
+            summary="Cameras with their status and uptime")
+def list_cameras(db: SessionDep, site: SiteDep) -> list[CameraOut]:
+    now = time.time()
+    infos = {c.name: c for c in queries.cameras(db, now_ts=now)}
+    configured = {c.name: c for c in site.cameras} if site else {}
+    out = []
+    for name in dict.fromkeys([*configured, *infos]):
+        info, cam = infos.get(name), configured.get(name)
+        up = info is not None and info.status == "up"
+        out.append(CameraOut(
+            name=name,
+            status=info.status if info else "unknown",
+            since_ts=info.since_ts if info else None,
+            uptime_s=now - info.since_ts if up and info and info.since_ts is not None else None,
+            uptime_ratio_24h=info.uptime if info else None,
+            last_passage_ts=info.last_passage_ts if info else None,
+            live=bool(cam.live_url) if cam else False,
+            legs=[leg.name for leg in cam.legs] if cam else [],
+            lanes=[lane.name for lane in cam.lanes] if cam else [],
+        ))
+    return out
+
+
+def _snapshot(ctx: ApiContext) -> dict[str, Any]:
+    with ctx.sessions() as db:
+        newest = queries.passages(db, limit=1).items
+        cams = queries.cameras(db)
+    return {
+        "latest_passage_ts": newest[0].passage_ts if newest else None,
+        "latest_uuid": newest[0].uuid if newest else None,
+        "cameras": {c.name: c.status for c in cams},
+    }
+
+
+@router.get("/events", summary="Server-sent events: `update` whenever passages or camera status change",
+            response_class=StreamingResponse, dependencies=[Depends(read_access)],
+            responses={200: {"content": {"text/event-stream": {}}}})
+async def events(request: Request, ctx: ContextDep,
+                 max_s: Annotated[float, Query(ge=1, le=3600, description="Close after this many seconds.")] = 300,
+                 poll_s: Annotated[float, Query(ge=0.2, le=60, description="Database poll period.")] = 3
+                 ) -> StreamingResponse:
+    async def stream() -> AsyncIterator[str]:
+        yield "retry: 3000\n\n"
+        deadline = time.monotonic() + max_s
+        last = None
+        while time.monotonic() < deadline and not await request.is_disconnected():
+            try:
+                data = json.dumps(await run_in_threadpool(_snapshot, ctx), sort_keys=True)
+            except Exception as exc:  # the DB may be down; say so and keep the stream
+                yield f"event: error\ndata: {json.dumps({'detail': 'database unavailable: ' + type(exc).__name__})}\n\n"
+            else:
+                if data != last:
+                    yield f"event: update\ndata: {data}\n\n"
+                    last = data
+                else:
+                    yield ": keep-alive\n\n"
+            await asyncio.sleep(poll_s)
+
+    return StreamingResponse(stream(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,0 +1,386 @@
+"""One camera's worker: frame source -> pipeline -> sinks, plus a small HTTP endpoint.
+
+The endpoint (stdlib `ThreadingHTTPServer` in a thread) serves:
+- `/metrics`: Prometheus text (frames, fps, drops, detections, passages, DB lag, spool size);
+- `/live.mjpg`: annotated frames (tracks, legs, lanes, stop lines) with plates blurred;
+- `/snapshot.jpg`: the latest frame, plates blurred, without annotations (setup page);
+- `/health`: JSON.
+JPEG encoding happens in the HTTP threads only while someone watches, never in the
+frame loop. The loop keeps going when the camera drops (the source reconnects) and
+when the database is down (the sink spools); it logs what failed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Protocol
+
+import cv2
+import numpy as np
+
+from trafficprn.config import CameraConfig
+from trafficprn.events import CameraStatus, Event, EventSink, PlateRead, QueueSample, VehiclePassage
+from trafficprn.types import Detections, FrameMeta
+
+log = logging.getLogger(__name__)
+
+LEG_COLOURS_BGR = [(178, 114, 0), (0, 159, 230), (115, 158, 0), (167, 121, 204), (233, 180, 86), (0, 94, 213)]
+MJPEG_BOUNDARY = "frame"
+
+
+class FrameProcessor(Protocol):
+    """What the worker needs of `trafficprn.pipeline.Pipeline`."""
+
+    def process(self, frame_bgr: np.ndarray, meta: FrameMeta) -> Any: ...
+
+    def finish(self, ts: float) -> Any: ...
+
+
+@dataclass
+class WorkerMetrics:
+    """Counters of one worker; read by the HTTP thread, written by the frame loop."""
+
+    camera: str
+    frames: int = 0
+    detections: int = 0
+    passages: int = 0
+    queue_samples: int = 0
+    plate_reads: int = 0
+    fps: float = 0.0
+    last_frame_ts: float | None = None
+    last_frame_wall: float | None = None
+    camera_up: bool = False
+    started_wall: float = field(default_factory=time.time)
+
+    def on_frame(self, n_detections: int, ts: float) -> None:
+        now = time.monotonic()
+        if self.last_frame_wall is not None:
+            dt = now - self.last_frame_wall
+            if dt > 0:
+                self.fps = 1.0 / dt if self.fps == 0 else 0.9 * self.fps + 0.1 / dt
+        self.last_frame_wall = now
+        self.frames += 1
+        self.detections += n_detections
+        self.last_frame_ts = ts
+
+
+class CountingSink:
+    """Passes events on to `inner` and counts them by type for /metrics."""
+
+    def __init__(self, inner: EventSink, metrics: WorkerMetrics):
+        self.inner = inner
+        self.metrics = metrics
+
+    def emit(self, event: Event) -> None:
+        if isinstance(event, VehiclePassage):
+            self.metrics.passages += 1
+        elif isinstance(event, QueueSample):
+            self.metrics.queue_samples += 1
+        elif isinstance(event, PlateRead):
+            self.metrics.plate_reads += 1
+        self.inner.emit(event)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+# ---------------------------------------------------------------- drawing
+def _poly(points: Iterable[tuple[float, float]]) -> np.ndarray:
+    return np.round(np.asarray(list(points), dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+
+
+def plate_regions(dets: Detections) -> np.ndarray:
+    """(K, 4) image-px boxes to blur: the pipeline's plate boxes where it gives them
+    (data["plate_xyxy"], NaN where unknown), otherwise the lower-middle band of each
+    vehicle box, where a plate sits in every view we support."""
+    boxes = dets.xyxy
+    plates = dets.data.get("plate_xyxy")
+    out = []
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        if plates is not None and np.all(np.isfinite(plates[i])):
+            out.append(plates[i])
+            continue
+        w, h = x2 - x1, y2 - y1
+        out.append([x1 + 0.15 * w, y1 + 0.55 * h, x2 - 0.15 * w, y2])
+    return np.asarray(out, dtype=np.float64).reshape(-1, 4)
+
+
+def blur_regions(image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
+    """Blur the boxes, through trafficprn.analytics.privacy.blur_plates when present."""
+    if len(boxes_xyxy) == 0:
+        return image_bgr
+    try:
+        from trafficprn.analytics.privacy import blur_plates
+    except ImportError:
+        out = image_bgr.copy()
+        h, w = out.shape[:2]
+        for x1, y1, x2, y2 in np.round(boxes_xyxy).astype(int):
+            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
+            if x2 - x1 > 1 and y2 - y1 > 1:
+                k = max(3, (min(x2 - x1, y2 - y1) // 2) | 1)
+                out[y1:y2, x1:x2] = cv2.GaussianBlur(out[y1:y2, x1:x2], (k, k), 0)
+        return out
+    return np.asarray(blur_plates(image_bgr, boxes_xyxy))
+
+
+def annotate(image_bgr: np.ndarray, dets: Detections | None, camera: CameraConfig,
+             class_names: list[str] | None = None) -> np.ndarray:
+    """A copy of the frame with plates blurred, legs, lanes, stop lines and tracks drawn."""
+    out = blur_regions(image_bgr, plate_regions(dets)) if dets is not None and len(dets) else image_bgr.copy()
+    scale = max(1, round(max(out.shape[:2]) / 800))
+    for i, leg in enumerate(camera.legs):
+        colour = LEG_COLOURS_BGR[i % len(LEG_COLOURS_BGR)]
+        cv2.polylines(out, [_poly(leg.entry)], True, colour, 2 * scale, cv2.LINE_AA)
+        cv2.polylines(out, [_poly(leg.exit)], True, colour, scale, cv2.LINE_AA)
+        x, y = np.asarray(leg.entry, dtype=np.float64).mean(axis=0)
+        cv2.putText(out, leg.name, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, colour, 2 * scale, cv2.LINE_AA)
+    for lane in camera.lanes:
+        cv2.polylines(out, [_poly(lane.polygon)], True, (200, 200, 200), scale, cv2.LINE_AA)
+        (ax, ay), (bx, by) = lane.stop_line
+        cv2.line(out, (int(ax), int(ay)), (int(bx), int(by)), (255, 255, 255), 2 * scale, cv2.LINE_AA)
+    if dets is not None:
+        for j, (x1, y1, x2, y2) in enumerate(np.round(dets.xyxy).astype(int)):
+            tid = int(dets.track_id[j]) if dets.track_id is not None else -1
+            colour = LEG_COLOURS_BGR[tid % len(LEG_COLOURS_BGR)] if tid >= 0 else (255, 255, 255)
+            cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2 * scale)
+            cls = int(dets.class_id[j])
+            name = class_names[cls] if class_names and 0 <= cls < len(class_names) else str(cls)
+            label = f"{name} #{tid}" if tid >= 0 else name
+            cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour,
+                        scale, cv2.LINE_AA)
+    return out
+
+
+class LiveFrames:
+    """The latest frame and its detections; HTTP threads wait on `changed`."""
+
+    def __init__(self, camera: CameraConfig, class_names: list[str] | None = None):
+        self.camera = camera
+        self.class_names = class_names
+        self._frame: np.ndarray | None = None
+        self._dets: Detections | None = None
+        self._seq = 0
+        self.changed = threading.Condition()
+
+    def update(self, frame_bgr: np.ndarray, dets: Detections | None) -> None:
+        with self.changed:
+            self._frame, self._dets = frame_bgr, dets
+            self._seq += 1
+            self.changed.notify_all()
+
+    def wait(self, after_seq: int, timeout_s: float) -> int:
+        with self.changed:
+            self.changed.wait_for(lambda: self._seq != after_seq, timeout=timeout_s)
+            return self._seq
+
+    def jpeg(self, *, annotated: bool, quality: int = 75) -> bytes | None:
+        with self.changed:
+            frame, dets = self._frame, self._dets
+        if frame is None:
+            return None
+        if annotated:
+            image = annotate(frame, dets, self.camera, self.class_names)
+        else:
+            image = blur_regions(frame, plate_regions(dets)) if dets is not None and len(dets) else frame
+        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        return bytes(buf) if ok else None
+
+
+# ---------------------------------------------------------------- metrics text
+def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any = None) -> str:
+    """Prometheus exposition format (text 0.0.4) for one worker."""
+    label = '{camera="' + m.camera.replace("\\", "\\\\").replace('"', '\\"') + '"}'
+    now = time.time()
+
+    def stat(obj: Any, name: str) -> float:
+        value = getattr(obj, name, None) if obj is not None else None
+        if value is None and isinstance(obj, dict):
+            value = obj.get(name)
+        return float(value) if isinstance(value, int | float) else 0.0
+
+    rows = [
+        ("frames_total", "counter", "Frames processed.", m.frames),
+        ("frames_dropped_total", "counter", "Frames the source dropped (beyond process_fps or late).",
+         stat(source_stats, "dropped")),
+        ("source_reconnects_total", "counter", "Times the source reconnected.", stat(source_stats, "reconnects")),
+        ("fps", "gauge", "Processed frames per second (smoothed).", round(m.fps, 3)),
+        ("detections_total", "counter", "Tracked detections over all frames.", m.detections),
+        ("passages_total", "counter", "Vehicle passages emitted.", m.passages),
+        ("queue_samples_total", "counter", "Queue samples emitted.", m.queue_samples),
+        ("plate_reads_total", "counter", "Plate reads emitted.", m.plate_reads),
+        ("db_written_total", "counter", "Events written to the database.", stat(sink_stats, "written")),
+        ("db_lag_seconds", "gauge", "Age of the oldest event not yet in the database.", stat(sink_stats, "lag_s")),
+        ("spool_events", "gauge", "Events waiting in the local spool.", stat(sink_stats, "spooled")),
+        ("camera_up", "gauge", "1 while frames arrive.", 1.0 if m.camera_up else 0.0),
+        ("last_frame_age_seconds", "gauge", "Seconds since the last frame (wall clock).",
+         round(time.monotonic() - m.last_frame_wall, 3) if m.last_frame_wall is not None else -1.0),
+        ("uptime_seconds", "gauge", "Seconds since the worker started.", round(now - m.started_wall, 3)),
+    ]
+    lines = []
+    for name, kind, help_text, value in rows:
+        lines += [f"# HELP trafficprn_{name} {help_text}", f"# TYPE trafficprn_{name} {kind}",
+                  f"trafficprn_{name}{label} {value:g}"]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- HTTP endpoint
+class WorkerHTTP:
+    """The worker's endpoint on host:port (port 0 picks a free one; see `.port`)."""
+
+    def __init__(self, live: LiveFrames, metrics: WorkerMetrics, *, host: str = "0.0.0.0", port: int = 9100,
+                 source_stats: Callable[[], Any] = lambda: None, sink_stats: Callable[[], Any] = lambda: None,
+                 max_fps: float = 10.0, max_viewers: int = 4):
+        self.live, self.metrics = live, metrics
+        self.source_stats, self.sink_stats = source_stats, sink_stats
+        self.max_fps, self.max_viewers = max_fps, max_viewers
+        self.viewers = 0
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.server = ThreadingHTTPServer((host, port), self._handler())
+        self.server.daemon_threads = True
+        self.port = int(self.server.server_address[1])
+        self._thread = threading.Thread(target=self.server.serve_forever, name="worker-http", daemon=True)
+
+    def start(self) -> WorkerHTTP:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self.stopping.set()
+        with self.live.changed:
+            self.live.changed.notify_all()
+        self.server.shutdown()
+        self.server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "trafficprn-worker"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+                log.debug("http: " + format, *args)
+
+            def _send(self, code: int, body: bytes, ctype: str) -> None:
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.split("?", 1)[0]
+                if path == "/metrics":
+                    text = prometheus_text(outer.metrics, outer.source_stats(), outer.sink_stats())
+                    self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
+                elif path == "/health":
+                    m = outer.metrics
+                    body = {"camera": m.camera, "up": m.camera_up, "frames": m.frames, "fps": round(m.fps, 2)}
+                    self._send(200, json.dumps(body).encode(), "application/json")
+                elif path == "/snapshot.jpg":
+                    jpg = outer.live.jpeg(annotated=False, quality=90)
+                    if jpg is None:
+                        self._send(503, b"no frame yet", "text/plain")
+                    else:
+                        self._send(200, jpg, "image/jpeg")
+                elif path == "/live.mjpg":
+                    self._stream()
+                else:
+                    self._send(404, b"not found: try /metrics, /live.mjpg, /snapshot.jpg, /health", "text/plain")
+
+            def _stream(self) -> None:
+                with outer._lock:
+                    if outer.viewers >= outer.max_viewers:
+                        self._send(503, b"too many live viewers", "text/plain")
+                        return
+                    outer.viewers += 1
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={MJPEG_BOUNDARY}")
+                    self.send_header("Cache-Control", "no-store")
+                    self.end_headers()
+                    seq = -1
+                    while not outer.stopping.is_set():
+                        seq = outer.live.wait(seq, timeout_s=5.0)
+                        jpg = outer.live.jpeg(annotated=True)
+                        if jpg is None or outer.stopping.is_set():
+                            continue
+                        head = (f"--{MJPEG_BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                                f"Content-Length: {len(jpg)}\r\n\r\n").encode()
+                        self.wfile.write(head + jpg + b"\r\n")
+                        self.wfile.flush()
+                        time.sleep(1.0 / outer.max_fps)
+                except (BrokenPipeError, ConnectionResetError, TimeoutError):
+                    pass
+                finally:
+                    with outer._lock:
+                        outer.viewers -= 1
+
+        return Handler
+
+
+# ---------------------------------------------------------------- the loop
+class Worker:
+    """Runs frames from `source` through `pipeline`; `sink` gets camera status changes.
+
+    `source` iterates (frame_bgr, FrameMeta) and may have `.stats` and `.close()`.
+    `result.detections` of each processed frame feeds the live view. A watchdog marks
+    the camera down after `down_after_s` without frames and up again when they return.
+    """
+
+    def __init__(self, camera: CameraConfig, source: Any, pipeline: FrameProcessor, sink: EventSink,
+                 metrics: WorkerMetrics, live: LiveFrames | None = None, *, down_after_s: float = 5.0):
+        self.camera, self.source, self.pipeline, self.sink = camera, source, pipeline, sink
+        self.metrics, self.live, self.down_after_s = metrics, live, down_after_s
+        self.stop = threading.Event()
+        self._status_lock = threading.Lock()
+
+    def _set_up(self, up: bool, ts: float, reason: str) -> None:
+        with self._status_lock:
+            if self.metrics.camera_up == up:
+                return
+            self.metrics.camera_up = up
+        (log.info if up else log.warning)("camera %s %s: %s", self.camera.name, "up" if up else "down", reason)
+        self.sink.emit(CameraStatus(camera=self.camera.name, ts=ts, up=up, reason=reason))
+
+    def _watchdog(self) -> None:
+        while not self.stop.wait(1.0):
+            last = self.metrics.last_frame_wall
+            if self.metrics.camera_up and last is not None and time.monotonic() - last > self.down_after_s:
+                self._set_up(False, time.time(), f"no frames for {self.down_after_s:g} s")
+
+    def run(self, on_frame: Callable[[FrameMeta], None] | None = None) -> int:
+        """Process until the source ends or `stop` is set; returns the frames processed."""
+        dog = threading.Thread(target=self._watchdog, name="worker-watchdog", daemon=True)
+        dog.start()
+        last_ts: float | None = None
+        try:
+            for frame, meta in self.source:
+                if not self.metrics.camera_up:
+                    self._set_up(True, meta.ts, "frames arriving")
+                result = self.pipeline.process(frame, meta)
+                dets = getattr(result, "detections", None)
+                self.metrics.on_frame(len(dets) if dets is not None else 0, meta.ts)
+                if self.live is not None:
+                    self.live.update(frame, dets)
+                last_ts = meta.ts
+                if on_frame is not None:
+                    on_frame(meta)
+                if self.stop.is_set():
+                    break
+        finally:
+            self.stop.set()
+            if last_ts is not None:
+                self.pipeline.finish(last_ts)
+                self._set_up(False, last_ts, "source ended or worker stopped")
+            close = getattr(self.source, "close", None)
+            if close is not None:
+                close()
+        return self.metrics.frames

@@ -1,0 +1,228 @@
+// The per-camera dashboard: live view, counts, O->D, queues, speeds, passages, plates.
+import { get, enc, apiKey, setApiKey, query, ApiError } from "./api.js";
+import { stackedBars, lines, histogram } from "./charts.js";
+import {
+  MOVEMENTS, MOVEMENT_NAMES, MOVEMENT_COLOURS, SERIES, VEHICLE_COLOURS,
+  el, fmtTime, fmtDateTime, fmtNum, fmtPct, fmtDuration, setTimeZone,
+} from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const params = new URLSearchParams(location.search);
+const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, lastEvent: null };
+
+function range() {
+  if (params.get("from") && params.get("to")) return { from: params.get("from"), to: params.get("to"), label: "custom range" };
+  const now = new Date();
+  const midnight = new Date(now); midnight.setHours(0, 0, 0, 0);
+  const iso = (d) => d.toISOString();
+  switch ($("range").value) {
+    case "today": return { from: iso(midnight), to: iso(now), label: "today" };
+    case "yesterday": return { from: iso(new Date(midnight - 86400e3)), to: iso(midnight), label: "yesterday" };
+    case "7d": return { from: iso(new Date(now - 7 * 86400e3)), to: iso(now), label: "last 7 days" };
+    case "custom": {
+      const a = $("custom-from").value, b = $("custom-to").value;
+      if (a && b) return { from: new Date(a).toISOString(), to: new Date(b).toISOString(), label: "custom range" };
+      return { from: iso(new Date(now - 86400e3)), to: iso(now), label: "last 24 hours" };
+    }
+    default: return { from: iso(new Date(now - 86400e3)), to: iso(now), label: "last 24 hours" };
+  }
+}
+
+function showError(container, err) {
+  container.replaceChildren(el("p", { class: "error", role: "alert" }, err instanceof ApiError ? err.message : `Could not load: ${err}`));
+}
+
+function renderTabs() {
+  const tabs = $("camera-tabs");
+  tabs.replaceChildren(...state.cameras.map((c) => el("button", {
+    type: "button", role: "tab", "aria-selected": String(c.name === state.camera), "data-camera": c.name,
+    onclick: () => { state.camera = c.name; renderTabs(); refresh(true); },
+  }, el("span", { class: `dot ${c.status}`, title: c.status }), c.name)));
+}
+
+function renderLive(cam) {
+  const live = $("live");
+  $("camera-status").textContent = cam.status === "up" ? `up for ${fmtDuration(cam.uptime_s)}`
+    : cam.status === "down" ? `down since ${cam.since_ts ? fmtDateTime(cam.since_ts) : "?"}` : "status unknown";
+  if (live.dataset.camera === cam.name) return;
+  live.dataset.camera = cam.name;
+  if (!cam.live) { live.replaceChildren(el("div", { class: "msg" }, "No live view configured for this camera (live_url).")); return; }
+  const img = el("img", { alt: `Live view of ${cam.name} with tracks, legs and lanes`, src: `/api/cameras/${enc(cam.name)}/live.mjpg` });
+  img.addEventListener("error", () => live.replaceChildren(el("div", { class: "msg" }, `Live view unavailable: the worker of ${cam.name} does not answer.`, el("br"),
+    el("button", { class: "secondary", type: "button", style: "margin-top:10px", onclick: () => { delete live.dataset.camera; renderLive(cam); } }, "Retry"))));
+  live.replaceChildren(img);
+}
+
+function kpi(label, value, sub) {
+  return el("div", { class: "kpi" }, el("div", { class: "l" }, label), el("div", { class: "v" }, value), sub ? el("div", { class: "s" }, sub) : null);
+}
+
+function renderCounts(tmc, speeds) {
+  const peak = tmc.peak_hour;
+  $("kpis").replaceChildren(
+    kpi("Vehicles", fmtNum(tmc.total), `${fmtNum(tmc.unassigned)} without a full movement`),
+    kpi("Peak hour", peak ? `${fmtTime(peak.start_ts)}–${fmtTime(peak.end_ts)}` : "–", peak ? `${fmtNum(peak.volume)} veh/h · PHF ${peak.phf === null ? "–" : peak.phf.toFixed(2)}` : "needs a full hour of complete intervals"),
+    kpi("Heavy vehicles", fmtPct(tmc.heavy_share), "bus + truck share"),
+    kpi("Speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
+    kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down during these" : "camera up throughout"),
+    kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
+  );
+  const multiDay = tmc.rows.length && tmc.rows[tmc.rows.length - 1].start_ts - tmc.rows[0].start_ts > 86400;
+  const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: r.by_movement, complete: r.complete }));
+  stackedBars($("counts-chart"), rows, MOVEMENTS, MOVEMENT_COLOURS, { label: "Vehicles per interval by movement" });
+  $("counts-legend").replaceChildren(...MOVEMENTS.map((m) => el("span", { style: `--c:${MOVEMENT_COLOURS[m]}` }, MOVEMENT_NAMES[m])));
+  renderOd(tmc);
+}
+
+function renderOd(tmc) {
+  const legs = tmc.legs;
+  if (!legs.length) { $("od").replaceChildren(el("p", { class: "muted" }, "No legs configured.")); return; }
+  const max = Math.max(1, ...tmc.od_matrix.flat());
+  const head = el("tr", {}, el("th", {}, "from \\ to"), ...legs.map((l) => el("th", {}, l)), el("th", { class: "num" }, "Σ"));
+  const body = tmc.od_matrix.map((row, i) => el("tr", {}, el("th", {}, legs[i]), ...row.map((v) => {
+    const a = v / max;
+    return el("td", { style: `background: rgba(0,114,178,${(0.08 + 0.82 * a).toFixed(2)}); color:${a > 0.55 ? "#fff" : "inherit"}` }, fmtNum(v));
+  }), el("td", { class: "num" }, fmtNum(row.reduce((s, v) => s + v, 0)))));
+  $("od").replaceChildren(el("div", { class: "scroll" }, el("table", { class: "od", "aria-label": "origin destination matrix" }, el("thead", {}, head), el("tbody", {}, ...body))));
+}
+
+function renderQueues(q) {
+  const series = q.lanes.map((l, i) => ({ name: l.lane, colour: SERIES[i % SERIES.length], points: l.ts.map((t, j) => [t, l.length_m[j]]) }));
+  lines($("queue-chart"), series, { label: "Queue length per lane", unit: " m", xLabel: (x) => fmtTime(x), emptyText: "No queue samples in this range" });
+  $("queue-legend").replaceChildren(...series.map((s) => el("span", { style: `--c:${s.colour}` }, s.name)));
+}
+
+function renderSpeeds(s) {
+  const p = s.percentiles;
+  $("speed-note").textContent = s.count ? `${fmtNum(s.count)} vehicles · p50 ${fmtNum(p.p50)} · p85 ${fmtNum(p.p85)} km/h` : "";
+  histogram($("speed-chart"), s.histogram, { label: "Speed distribution", marks: [{ x: p.p85, label: "p85" }] });
+}
+
+function passageRow(p) {
+  const colour = p.colour ? el("span", {}, el("span", { class: "swatch", style: `background:${VEHICLE_COLOURS[p.colour] || "#ccc"}` }), p.colour) : "–";
+  return el("tr", {},
+    el("td", {}, fmtDateTime(p.passage_ts)), el("td", {}, p.vehicle_class),
+    el("td", {}, p.movement ? el("span", { class: `pill m-${p.movement}` }, MOVEMENT_NAMES[p.movement] || p.movement) : "–"),
+    el("td", {}, `${p.entry_leg || "?"} → ${p.exit_leg || "?"}`), el("td", {}, colour),
+    el("td", { class: "num" }, fmtNum(p.speed_median_kmh)), el("td", { class: "num" }, fmtNum(p.speed_max_kmh)), el("td", { class: "num" }, p.track_id));
+}
+
+function passageFilters() {
+  const data = Object.fromEntries(new FormData($("passage-filters")).entries());
+  const r = range();
+  return { camera: state.camera, from: r.from, to: r.to, limit: 50, ...data };
+}
+
+async function loadPassages(append = false) {
+  const tbody = $("passages").querySelector("tbody");
+  try {
+    const page = await get("/api/passages", { ...passageFilters(), cursor: append ? state.cursor : undefined });
+    if (!append) tbody.replaceChildren();
+    tbody.append(...page.items.map(passageRow));
+    state.cursor = page.next_cursor;
+    $("more").hidden = !page.next_cursor;
+    $("passage-count").textContent = tbody.children.length ? `${tbody.children.length} shown` : "No passages match these filters.";
+  } catch (err) { $("passage-count").textContent = ""; tbody.replaceChildren(el("tr", {}, el("td", { colspan: 8, class: "error" }, err.message))); }
+}
+
+async function refresh(cameraChanged = false) {
+  if (!state.camera || state.busy) return;
+  state.busy = true;
+  const cam = state.cameras.find((c) => c.name === state.camera);
+  const r = range();
+  const base = { camera: state.camera, from: r.from, to: r.to };
+  $("range-label").textContent = r.label;
+  $("csv-link").href = `/api/counts/movements${query({ ...base, interval: $("interval").value, format: "csv" })}`;
+  if (cam) renderLive(cam);
+  if (cameraChanged && cam) {
+    $("entry-leg-filter").replaceChildren(el("option", { value: "" }, "All"), ...cam.legs.map((l) => el("option", { value: l }, l)));
+  }
+  const [tmc, speeds, queues] = await Promise.allSettled([
+    get("/api/counts/movements", { ...base, interval: $("interval").value }),
+    get("/api/speeds", base),
+    get("/api/queues", { ...base, step_s: 60 }),
+  ]);
+  if (tmc.status === "fulfilled") renderCounts(tmc.value, speeds.status === "fulfilled" ? speeds.value : null);
+  else { showError($("counts-chart"), tmc.reason); showError($("kpis"), tmc.reason); showError($("od"), tmc.reason); }
+  if (speeds.status === "fulfilled") renderSpeeds(speeds.value); else showError($("speed-chart"), speeds.reason);
+  if (queues.status === "fulfilled") renderQueues(queues.value); else showError($("queue-chart"), queues.reason);
+  await loadPassages(false);
+  $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { hourCycle: "h23" })}`;
+  state.busy = false;
+}
+
+async function refreshCameras() {
+  try {
+    state.cameras = await get("/api/cameras");
+    renderTabs();
+    const cam = state.cameras.find((c) => c.name === state.camera);
+    if (cam) renderLive(cam);
+  } catch { /* keep the old list */ }
+}
+
+function listen() {
+  // Server-sent events tell us when new passages arrive; polling is the fallback.
+  let timer = null;
+  const poll = () => { if (!timer) timer = setInterval(() => { refreshCameras(); refresh(); }, 15000); };
+  if (!("EventSource" in window)) { poll(); return; }
+  const src = new EventSource("/api/events");
+  src.addEventListener("update", (e) => {
+    if (state.lastEvent !== null && e.data !== state.lastEvent) { refreshCameras(); refresh(); }
+    state.lastEvent = e.data;
+  });
+  src.addEventListener("error", () => { if (src.readyState === EventSource.CLOSED) poll(); });
+}
+
+async function searchPlates(ev) {
+  ev.preventDefault();
+  const msg = $("plate-msg"), tbody = $("plates").querySelector("tbody");
+  if (!apiKey()) { msg.textContent = "Enter the API key first (top right)."; $("key-dialog").showModal(); return; }
+  msg.textContent = "Searching…";
+  try {
+    const r = range();
+    const rows = await get("/api/plates", { text: $("plate-text").value.trim(), camera: state.camera, from: r.from, to: r.to });
+    tbody.replaceChildren(...rows.map((p) => el("tr", {}, el("td", {}, fmtDateTime(p.passage_ts)), el("td", {}, p.plate_text || (p.plate_hash ? `#${p.plate_hash.slice(0, 10)}…` : "–")),
+      el("td", { class: "num" }, fmtPct(p.plate_confidence)), el("td", {}, p.vehicle_class), el("td", {}, p.colour || "–"), el("td", {}, p.movement || "–"))));
+    msg.textContent = rows.length ? `${rows.length} found` : "No matching plates.";
+  } catch (err) { msg.textContent = err.message; tbody.replaceChildren(); }
+}
+
+function setupKeyDialog() {
+  const dlg = $("key-dialog");
+  $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
+  dlg.addEventListener("close", () => {
+    if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
+    if (dlg.returnValue === "clear") setApiKey("");
+    $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
+  });
+  $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
+}
+
+async function main() {
+  setupKeyDialog();
+  if (params.get("interval")) $("interval").value = params.get("interval");
+  $("range").addEventListener("change", () => {
+    const custom = $("range").value === "custom";
+    $("custom-from-l").hidden = !custom; $("custom-to-l").hidden = !custom;
+    params.delete("from"); params.delete("to");
+    refresh();
+  });
+  for (const id of ["custom-from", "custom-to", "interval"]) $(id).addEventListener("change", () => refresh());
+  $("passage-filters").addEventListener("input", () => loadPassages(false));
+  $("passage-filters").addEventListener("reset", () => setTimeout(() => loadPassages(false), 0));
+  $("more").addEventListener("click", () => loadPassages(true));
+  $("plate-form").addEventListener("submit", searchPlates);
+  try {
+    state.site = await get("/api/site");
+    setTimeZone(state.site.timezone);
+    $("site-name").textContent = `${state.site.name} · ${state.site.timezone}`;
+  } catch { $("site-name").textContent = ""; }
+  await refreshCameras();
+  if (!state.camera && state.cameras.length) state.camera = state.cameras[0].name;
+  if (!state.cameras.length) { $("live").replaceChildren(el("div", { class: "msg" }, "No cameras yet: start a worker or configure site.yaml.")); return; }
+  renderTabs();
+  await refresh(true);
+  listen();
+}
+
+main();

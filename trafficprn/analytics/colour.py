@@ -1,0 +1,188 @@
+"""Vehicle colour from a vehicle crop, voted over a track.
+
+Only body pixels count. The body mask comes from the box geometry (a central band that
+leaves out the box margins, where road shows, and the bottom, with wheels and shadow),
+then pixels that match the road seen on the crop's border ring are dropped. The rest are
+clustered in CIELAB; the largest cluster (dark achromatic clusters, i.e. glass, tyres and
+shadow, count less) gives the paint colour. Before naming, the crop is corrected for the
+light using the road ring (grey-world on asphalt, within limits). The name is the nearest
+palette colour in CIELAB with lightness weighted down, since shading changes lightness
+more than hue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from trafficprn.errors import ConfigError, InputError
+
+RGB = tuple[int, int, int]
+# sRGB prototypes per name; several per name cover metallic / dark / light variants.
+DEFAULT_PALETTE: dict[str, tuple[RGB, ...]] = {
+    "white": ((242, 242, 240), (225, 228, 230)),
+    "black": ((22, 22, 24), (40, 40, 44)),
+    "grey": ((100, 102, 106), (75, 78, 82), (125, 126, 128)),
+    "silver": ((180, 183, 188), (160, 164, 170), (200, 202, 205)),
+    "red": ((180, 22, 28), (140, 20, 25), (210, 40, 40)),
+    "blue": ((30, 60, 150), (20, 35, 90), (60, 110, 190)),
+    "green": ((30, 110, 50), (20, 70, 35), (90, 150, 80)),
+    "yellow": ((235, 200, 30), (245, 220, 70)),
+    "orange": ((235, 120, 25), (215, 95, 20)),
+    "brown": ((100, 60, 35), (75, 45, 30), (125, 85, 55)),
+    "beige": ((210, 190, 150), (195, 180, 145), (225, 210, 175)),
+}
+L_WEIGHT = 0.55  # lightness counts about half as much as hue/chroma
+ROAD_L = 42.0  # typical asphalt lightness, the exposure reference
+
+
+@dataclass(frozen=True)
+class ColourResult:
+    """A colour name from the palette and a confidence in [0, 1]."""
+
+    name: str
+    confidence: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {"colour": self.name, "confidence": round(float(self.confidence), 4)}
+
+
+def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """(N, 3) sRGB 0..255 -> (N, 3) CIELAB (L 0..100), through OpenCV's float path."""
+    arr = (np.asarray(rgb, dtype=np.float32).reshape(-1, 1, 3) / 255.0).astype(np.float32)
+    return np.asarray(cv2.cvtColor(arr, cv2.COLOR_RGB2Lab), dtype=np.float64).reshape(-1, 3)
+
+
+def _kmeans(points: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic k-means on (N, D): centres start at lightness quantiles."""
+    order = np.argsort(points[:, 0])
+    centres = points[order[np.linspace(0, len(points) - 1, k + 2)[1:-1].astype(int)]].copy()
+    labels = np.zeros(len(points), dtype=np.int64)
+    for _ in range(iters):
+        d = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        labels = d.argmin(axis=1)
+        for j in range(k):
+            members = points[labels == j]
+            if len(members):
+                centres[j] = np.median(members, axis=0)
+    return centres, labels
+
+
+class ColourClassifier:
+    """Names the body colour of a vehicle crop.
+
+    palette: name -> an sRGB triple or a sequence of them (default: DEFAULT_PALETTE,
+    white, black, grey, silver, red, blue, green, yellow, orange, brown, beige).
+    work_width_px: crops are resized to this width first (speed).
+    """
+
+    def __init__(self, palette: Mapping[str, RGB | Sequence[RGB]] | None = None, *, work_width_px: int = 64) -> None:
+        palette = DEFAULT_PALETTE if palette is None else palette
+        names: list[str] = []
+        protos: list[RGB] = []
+        for name, value in palette.items():
+            arr = np.asarray(value, dtype=np.float64)
+            arr = arr.reshape(-1, 3) if arr.size % 3 == 0 and arr.size > 0 else None  # type: ignore[assignment]
+            if arr is None or np.any(arr < 0) or np.any(arr > 255):
+                raise ConfigError(f"palette colour {name!r} must be sRGB triples in 0..255, got {value!r}", field="palette")
+            for row in arr:
+                names.append(name)
+                protos.append((int(row[0]), int(row[1]), int(row[2])))
+        if len(set(names)) < 2:
+            raise ConfigError(f"a palette needs at least 2 colours, got {sorted(set(names))}", field="palette")
+        self.names = names
+        self.palette_lab = _srgb_to_lab(np.array(protos))
+        self.work_width_px = work_width_px
+
+    @property
+    def colour_names(self) -> list[str]:
+        return list(dict.fromkeys(self.names))
+
+    def classify(self, crop_bgr: np.ndarray) -> ColourResult:
+        """Colour of the vehicle in a crop (H, W, 3) BGR uint8 that holds about its box."""
+        if not isinstance(crop_bgr, np.ndarray) or crop_bgr.ndim != 3 or crop_bgr.shape[2] != 3 or crop_bgr.size == 0:
+            raise InputError(f"expected a BGR crop (H, W, 3), got shape {getattr(crop_bgr, 'shape', None)}")
+        h, w = crop_bgr.shape[:2]
+        if min(h, w) < 8:
+            raise InputError(f"crop too small for colour: {w}x{h} px, expected at least 8x8")
+        scale = self.work_width_px / w
+        small = cv2.resize(crop_bgr, (self.work_width_px, max(8, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
+        lab = _srgb_to_lab(small[:, :, ::-1].reshape(-1, 3)).reshape(small.shape)
+        lab = self._correct_light(lab)
+        points = lab[self._body_mask(lab)]
+        centres, labels = _kmeans(points, 3)
+        sizes = np.bincount(labels, minlength=3).astype(np.float64)
+        chroma = np.hypot(centres[:, 1], centres[:, 2])
+        weight = sizes.copy()
+        weight[(centres[:, 0] < 30) & (chroma < 12)] *= 0.6  # glass, tyres, shadow
+        weight[chroma > 20] *= 1.3  # paint is often the most saturated thing in the box
+        pick = int(np.argmax(weight))
+        share = sizes[pick] / sizes.sum()
+        name, margin = self._nearest(centres[pick])
+        confidence = float(np.clip((0.4 + 0.6 * share) * (0.3 + 0.7 * margin), 0.0, 1.0))
+        return ColourResult(name, confidence)
+
+    # ------------------------------------------------------------ internals
+    @staticmethod
+    def _ring(lab: np.ndarray) -> np.ndarray:
+        h, w = lab.shape[:2]
+        b = max(1, int(round(0.05 * min(h, w))))
+        ring = np.zeros((h, w), dtype=bool)
+        ring[:b, :] = ring[-b:, :] = ring[:, :b] = ring[:, -b:] = True
+        return lab[ring]
+
+    def _correct_light(self, lab: np.ndarray) -> np.ndarray:
+        """Neutralise the road ring's tint and bring its lightness toward ROAD_L, both
+        within limits, when the ring looks like road (grey, uniform)."""
+        ring = self._ring(lab)
+        med = np.median(ring, axis=0)
+        spread = np.median(np.abs(ring - med), axis=0)
+        if np.hypot(med[1], med[2]) > 15 or spread[0] > 12:
+            return lab  # not road-like: leave the crop alone
+        out = lab.copy()
+        out[..., 1:] -= 0.7 * med[1:]
+        gain = float(np.clip(ROAD_L / max(med[0], 1.0), 0.8, 1.35))
+        out[..., 0] = np.clip(out[..., 0] * gain, 0, 100)
+        return out
+
+    def _body_mask(self, lab: np.ndarray) -> np.ndarray:
+        """Geometry band minus road-coloured pixels; falls back to the band alone."""
+        h, w = lab.shape[:2]
+        band = np.zeros((h, w), dtype=bool)
+        band[int(0.12 * h) : int(0.8 * h), int(0.14 * w) : int(0.86 * w)] = True
+        ring = self._ring(lab)
+        med = np.median(ring, axis=0)
+        dist = np.sqrt(((lab - med) ** 2).sum(axis=2))
+        spread = float(np.median(np.sqrt(((ring - med) ** 2).sum(axis=1))))
+        mask = band & (dist > max(6.0, 2.5 * spread))
+        return mask if mask.sum() >= 0.15 * band.sum() else band
+
+    def _nearest(self, lab: np.ndarray) -> tuple[str, float]:
+        """Nearest palette name and a margin in [0, 1] to the next other name."""
+        delta = self.palette_lab - lab[None, :]
+        delta[:, 0] *= L_WEIGHT
+        dist = np.sqrt((delta**2).sum(axis=1))
+        order = np.argsort(dist)
+        best = self.names[order[0]]
+        d1 = dist[order[0]]
+        d2 = next(dist[i] for i in order if self.names[i] != best)
+        return best, float((d2 - d1) / (d2 + 1e-9))
+
+
+def vote_colours(results: Iterable[ColourResult]) -> ColourResult | None:
+    """Vote over a track's colour results, weighted by confidence; None if there are none.
+
+    Confidence: the winner's share of the total weight times its mean confidence.
+    """
+    weights: dict[str, list[float]] = {}
+    for r in results:
+        weights.setdefault(r.name, []).append(max(float(r.confidence), 1e-3))
+    if not weights:
+        return None
+    winner = max(weights, key=lambda n: sum(weights[n]))
+    total = sum(sum(v) for v in weights.values())
+    conf = sum(weights[winner]) / total * float(np.mean(weights[winner]))
+    return ColourResult(winner, float(conf))

@@ -1,0 +1,198 @@
+// Setup: draw legs (entry/exit zones), lanes and stop lines over a camera snapshot,
+// export the site.yaml section, save it with the API key.
+import { get, put, enc, apiKey, setApiKey } from "./api.js";
+import { SERIES, el } from "./format.js";
+
+const $ = (id) => document.getElementById(id);
+const canvas = $("canvas");
+const ctx = canvas.getContext("2d");
+const state = { camera: null, legs: [], lanes: [], points: [], image: null, dirty: false };
+
+const round = (v) => Math.round(v * 10) / 10;
+const pt = (p) => `[${round(p[0])}, ${round(p[1])}]`;
+
+export function toYaml(legs, lanes) {
+  const out = ["legs:"];
+  if (!legs.length) out[0] = "legs: []";
+  for (const l of legs) {
+    out.push(`- name: ${JSON.stringify(l.name)}`, "  entry:", ...l.entry.map((p) => `  - ${pt(p)}`), "  exit:", ...l.exit.map((p) => `  - ${pt(p)}`));
+  }
+  out.push(lanes.length ? "lanes:" : "lanes: []");
+  for (const l of lanes) {
+    out.push(`- name: ${JSON.stringify(l.name)}`, `  leg: ${JSON.stringify(l.leg)}`, "  polygon:", ...l.polygon.map((p) => `  - ${pt(p)}`), "  stop_line:", ...l.stop_line.map((p) => `  - ${pt(p)}`));
+  }
+  return out.join("\n") + "\n";
+}
+
+function complete() {
+  const legs = state.legs.filter((l) => l.entry.length >= 3 && l.exit.length >= 3);
+  const names = new Set(legs.map((l) => l.name));
+  const lanes = state.lanes.filter((l) => l.polygon.length >= 3 && l.stop_line.length === 2 && names.has(l.leg));
+  return { legs: legs.map((l) => ({ name: l.name, entry: l.entry.map((p) => p.map(round)), exit: l.exit.map((p) => p.map(round)) })),
+    lanes: lanes.map((l) => ({ name: l.name, leg: l.leg, polygon: l.polygon.map((p) => p.map(round)), stop_line: l.stop_line.map((p) => p.map(round)) })) };
+}
+
+function colourOf(legName) {
+  const i = state.legs.findIndex((l) => l.name === legName);
+  return SERIES[(i < 0 ? 7 : i) % SERIES.length];
+}
+
+function path(points, close) {
+  ctx.beginPath();
+  points.forEach((p, i) => (i ? ctx.lineTo(p[0], p[1]) : ctx.moveTo(p[0], p[1])));
+  if (close) ctx.closePath();
+}
+
+function draw() {
+  const lw = Math.max(2, canvas.width / 500);
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  if (state.image) ctx.drawImage(state.image, 0, 0, canvas.width, canvas.height);
+  else {
+    ctx.fillStyle = "#1d2733"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+    ctx.strokeStyle = "#2c3846"; ctx.lineWidth = 1;
+    for (let x = 0; x < canvas.width; x += 80) { ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, canvas.height); ctx.stroke(); }
+    for (let y = 0; y < canvas.height; y += 80) { ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(canvas.width, y); ctx.stroke(); }
+  }
+  ctx.font = `${Math.round(lw * 9)}px system-ui, sans-serif`;
+  for (const leg of state.legs) {
+    const c = colourOf(leg.name);
+    if (leg.entry.length) { path(leg.entry, true); ctx.fillStyle = c + "55"; ctx.fill(); ctx.strokeStyle = c; ctx.lineWidth = lw; ctx.setLineDash([]); ctx.stroke(); }
+    if (leg.exit.length) { path(leg.exit, true); ctx.strokeStyle = c; ctx.lineWidth = lw; ctx.setLineDash([lw * 4, lw * 3]); ctx.stroke(); ctx.setLineDash([]); }
+    const anchor = leg.entry[0] || leg.exit[0];
+    if (anchor) { ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = lw; ctx.strokeText(leg.name, anchor[0] + 6, anchor[1] - 6); ctx.fillText(leg.name, anchor[0] + 6, anchor[1] - 6); }
+  }
+  for (const lane of state.lanes) {
+    if (lane.polygon.length) { path(lane.polygon, true); ctx.strokeStyle = "#e8edf2"; ctx.lineWidth = lw / 1.5; ctx.stroke(); }
+    if (lane.stop_line.length === 2) { path(lane.stop_line, false); ctx.strokeStyle = "#fff"; ctx.lineWidth = lw * 2; ctx.stroke(); }
+  }
+  if (state.points.length) {
+    path(state.points, false); ctx.strokeStyle = "#f0e442"; ctx.lineWidth = lw; ctx.stroke();
+    for (const p of state.points) { ctx.beginPath(); ctx.arc(p[0], p[1], lw * 2, 0, 2 * Math.PI); ctx.fillStyle = "#f0e442"; ctx.fill(); }
+  }
+  $("yaml").value = toYaml(...Object.values(complete()));
+}
+
+function renderLists() {
+  $("legs").replaceChildren(...state.legs.map((l, i) => el("li", {}, el("span", {}, el("span", { class: "swatch", style: `background:${colourOf(l.name)}` }), `${l.name} · entry ${l.entry.length ? "✓" : "–"} · exit ${l.exit.length ? "✓" : "–"}`),
+    el("button", { class: "secondary", type: "button", "aria-label": `Delete leg ${l.name}`, onclick: () => { state.legs.splice(i, 1); changed(); } }, "Delete"))));
+  $("lanes").replaceChildren(...state.lanes.map((l, i) => el("li", {}, el("span", {}, `${l.name} (${l.leg}) · polygon ${l.polygon.length ? "✓" : "–"} · stop line ${l.stop_line.length ? "✓" : "–"}`),
+    el("button", { class: "secondary", type: "button", "aria-label": `Delete lane ${l.name}`, onclick: () => { state.lanes.splice(i, 1); changed(); } }, "Delete"))));
+  const legSel = $("leg"), laneSel = $("lane");
+  const keepLeg = legSel.value, keepLane = laneSel.value;
+  legSel.replaceChildren(...state.legs.map((l) => el("option", { value: l.name }, l.name)));
+  laneSel.replaceChildren(...state.lanes.map((l) => el("option", { value: l.name }, `${l.name} (${l.leg})`)));
+  if (state.legs.some((l) => l.name === keepLeg)) legSel.value = keepLeg;
+  if (state.lanes.some((l) => l.name === keepLane)) laneSel.value = keepLane;
+}
+
+function changed() { state.dirty = true; renderLists(); draw(); }
+
+function commit() {
+  const tool = $("tool").value, pts = state.points;
+  const need = tool === "stop" ? 2 : 3;
+  if (pts.length < need) { $("save-msg").textContent = `A ${tool === "stop" ? "stop line" : "polygon"} needs ${need} points.`; $("save-msg").className = "error"; return; }
+  if (tool === "entry" || tool === "exit") {
+    const leg = state.legs.find((l) => l.name === $("leg").value);
+    if (!leg) { $("save-msg").textContent = "Add a leg first."; $("save-msg").className = "error"; return; }
+    leg[tool] = pts.slice();
+  } else {
+    const lane = state.lanes.find((l) => l.name === $("lane").value);
+    if (!lane) { $("save-msg").textContent = "Add a lane first."; $("save-msg").className = "error"; return; }
+    if (tool === "lane") lane.polygon = pts.slice(); else lane.stop_line = pts.slice(0, 2);
+  }
+  state.points = [];
+  $("save-msg").textContent = "";
+  changed();
+}
+
+function canvasPoint(ev) {
+  const r = canvas.getBoundingClientRect();
+  return [((ev.clientX - r.left) / r.width) * canvas.width, ((ev.clientY - r.top) / r.height) * canvas.height];
+}
+
+async function loadCamera(name) {
+  state.camera = name;
+  state.points = [];
+  const zones = await get(`/api/cameras/${enc(name)}/zones`);
+  const [w, h] = zones.image_size || [1280, 720];
+  canvas.width = w; canvas.height = h;
+  $("image-size").textContent = `${w} × ${h} px`;
+  state.legs = zones.legs.map((l) => ({ name: l.name, entry: l.entry, exit: l.exit }));
+  state.lanes = zones.lanes.map((l) => ({ name: l.name, leg: l.leg, polygon: l.polygon, stop_line: l.stop_line }));
+  state.image = null;
+  renderLists(); draw();
+  const cam = (await get("/api/cameras")).find((c) => c.name === name);
+  if (!cam || !cam.live) { $("snapshot-msg").textContent = "No live_url for this camera: drawing on a grid."; return; }
+  $("snapshot-msg").textContent = "Loading snapshot…";
+  const img = new Image();
+  img.onload = () => { state.image = img; $("snapshot-msg").textContent = "Snapshot loaded (plates blurred)."; draw(); };
+  img.onerror = () => { $("snapshot-msg").textContent = "No snapshot: the worker does not answer. Drawing on a grid."; };
+  img.src = `/api/cameras/${enc(name)}/snapshot.jpg?t=${Date.now()}`;
+}
+
+async function save() {
+  const msg = $("save-msg");
+  if (!apiKey()) { msg.textContent = "Enter the API key first."; msg.className = "error"; $("key-dialog").showModal(); return; }
+  msg.textContent = "Saving…"; msg.className = "muted";
+  try {
+    const res = await put(`/api/cameras/${enc(state.camera)}/zones`, complete());
+    msg.textContent = `Saved ${res.legs.length} legs and ${res.lanes.length} lanes to site.yaml.`; msg.className = "ok";
+    state.dirty = false;
+  } catch (err) { msg.textContent = `Not saved: ${err.message}`; msg.className = "error"; }
+}
+
+function setupKeyDialog() {
+  const dlg = $("key-dialog");
+  $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
+  dlg.addEventListener("close", () => {
+    if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
+    if (dlg.returnValue === "clear") setApiKey("");
+    $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
+  });
+  $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
+}
+
+async function main() {
+  setupKeyDialog();
+  canvas.addEventListener("click", (ev) => {
+    state.points.push(canvasPoint(ev));
+    if ($("tool").value === "stop" && state.points.length === 2) commit(); else draw();
+  });
+  canvas.addEventListener("dblclick", (ev) => { ev.preventDefault(); state.points.pop(); commit(); });
+  document.addEventListener("keydown", (ev) => {
+    if (ev.target instanceof HTMLInputElement) return;
+    if (ev.key === "Enter") commit();
+    if (ev.key === "Escape") { state.points.pop(); draw(); }
+  });
+  $("finish").addEventListener("click", commit);
+  $("undo").addEventListener("click", () => { state.points.pop(); draw(); });
+  $("cancel").addEventListener("click", () => { state.points = []; draw(); });
+  $("tool").addEventListener("change", () => {
+    const lane = ["lane", "stop"].includes($("tool").value);
+    $("leg-l").hidden = lane; $("lane-l").hidden = !lane; state.points = []; draw();
+  });
+  $("add-leg").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = $("new-leg").value.trim();
+    if (name && !state.legs.some((l) => l.name === name)) { state.legs.push({ name, entry: [], exit: [] }); $("new-leg").value = ""; changed(); $("leg").value = name; }
+  });
+  $("add-lane").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const name = $("new-lane").value.trim(), leg = $("leg").value || (state.legs[0] && state.legs[0].name);
+    if (!leg) { $("save-msg").textContent = "Add a leg before its lanes."; $("save-msg").className = "error"; return; }
+    if (name && !state.lanes.some((l) => l.name === name)) { state.lanes.push({ name, leg, polygon: [], stop_line: [] }); $("new-lane").value = ""; changed(); $("lane").value = name; }
+  });
+  $("copy").addEventListener("click", async () => { try { await navigator.clipboard.writeText($("yaml").value); $("save-msg").textContent = "Copied."; } catch { $("yaml").select(); } });
+  $("save").addEventListener("click", save);
+  window.addEventListener("beforeunload", (ev) => { if (state.dirty) ev.preventDefault(); });
+  const site = await get("/api/site");
+  $("site-name").textContent = `${site.name} · setup`;
+  $("camera").replaceChildren(...site.cameras.map((c) => el("option", { value: c }, c)));
+  $("camera").addEventListener("change", () => loadCamera($("camera").value));
+  const wanted = new URLSearchParams(location.search).get("camera");
+  if (wanted && site.cameras.includes(wanted)) $("camera").value = wanted;
+  if (site.cameras.length) await loadCamera($("camera").value);
+  else $("snapshot-msg").textContent = "The API was started without a site config (--site).";
+}
+
+main();

@@ -1,0 +1,316 @@
+"""Per-track traffic analytics of one camera: ground trajectory, zones, class votes, speed,
+queues. Bounded state: a track's state lives while the tracker holds the track, then
+becomes a `VehiclePassage` (or, when it ended before reaching an exit zone, waits a few
+seconds to be joined to the track that re-acquired the same vehicle).
+
+Counting once: only a track with an entry leg *and* an exit leg is a passage. A vehicle
+that loses its track (occlusion, long stop) leaves a fragment with an entry and no exit;
+the fragment is joined to the new track that starts near where it was lost, so the
+vehicle counts once, with its first entry leg. Box jitter across a zone edge does not
+matter: the entry leg is the first entry zone, the exit leg the last exit zone, and the
+passage time the last time the vehicle left its entry zone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, lanes_of, queue_from_stop_line
+from trafficprn.analytics.speed import MPS_TO_KMH, fit_velocity_mps, summarise_speeds
+from trafficprn.analytics.vote import ClassVote
+from trafficprn.analytics.zones import GroundMapper, Zones
+from trafficprn.config import CameraConfig, SiteConfig
+from trafficprn.errors import CalibrationError
+from trafficprn.events import Event, QueueSample, VehiclePassage
+from trafficprn.geometry.polygons import points_in_polygon
+from trafficprn.types import Detections, FloatArray, IntArray
+
+
+@dataclass(frozen=True)
+class AnalyticsParams:
+    """Tuning of the per-track analytics (times in s, distances in m, speeds in km/h)."""
+
+    speed_window_s: float = 1.5  # positions fitted for one speed estimate
+    speed_every_s: float = 0.25  # how often a track's speed is estimated
+    min_speed_span_s: float = 0.8  # a window must span this much time to give a speed
+    max_plausible_kmh: float = 160.0  # above this a passage's speed is flagged
+    min_track_s: float = 0.5  # shorter tracks are no passages
+    stitch_s: float = 3.0  # a fragment waits this long for the track that re-acquires it
+    stitch_m: float = 4.0  # how far from the fragment's predicted position a new track may start
+    hold_s: float = 1.0  # a queued vehicle unseen this long still counts (brief occlusion)
+    history: int = 64  # positions kept per track
+    max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)
+
+
+@dataclass
+class TrackState:
+    """What analytics keep about one live track."""
+
+    track_id: int
+    first_ts: float
+    last_ts: float
+    entry: int = -1  # first entry leg (index), -1 none yet
+    exit: int = -1  # last exit leg after the entry
+    in_entry: bool = False
+    passage_ts: float | None = None  # last time it left its entry zone
+    last_in_entry_ts: float | None = None
+    ts: deque[float] = field(default_factory=deque)
+    xy_m: deque[tuple[float, float]] = field(default_factory=deque)
+    speeds_kmh: list[float] = field(default_factory=list)
+    speed_kmh: float | None = None
+    next_speed_ts: float = 0.0
+    slow_since: float | None = None
+    votes: ClassVote = field(default_factory=ClassVote)
+    observations: int = 0
+    lane: int = -1
+    ground_m: FloatArray | None = None
+    velocity_mps: FloatArray | None = None
+    merged_ids: list[int] = field(default_factory=list)
+
+    def absorb(self, frag: TrackState) -> None:
+        """Take over an earlier fragment of the same vehicle."""
+        self.first_ts = min(self.first_ts, frag.first_ts)
+        if frag.entry >= 0:
+            if self.entry < 0 or self.entry == frag.entry:
+                if self.entry < 0 and not self.in_entry:
+                    self.passage_ts = frag.passage_ts if frag.passage_ts is not None else frag.last_ts
+                self.entry = frag.entry
+            self.last_in_entry_ts = self.last_in_entry_ts or frag.last_in_entry_ts
+        self.votes.merge(frag.votes)
+        self.speeds_kmh = frag.speeds_kmh + self.speeds_kmh
+        self.observations += frag.observations
+        self.merged_ids = [*frag.merged_ids, frag.track_id, *self.merged_ids]
+
+
+class TrafficAnalytics:
+    """Analytics of one camera. Call `update(ts, tracks, live_ids)` once per frame with the
+    tracker's reported tracks (class_id = `VehicleClass` values) and the ids the tracker
+    still holds; it returns the events of that frame. `finish(ts)` ends every track."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        camera: CameraConfig,
+        ground: GroundMapper,
+        *,
+        calibrated_area_px: FloatArray | None = None,
+        params: AnalyticsParams | None = None,
+    ):
+        self.camera = camera
+        self.params = params or AnalyticsParams()
+        self.ground = ground
+        self.zones = Zones(camera, ground, site.site.driving_side)
+        self.lanes: list[Lane] = build_lanes(camera, ground)
+        self.queue_cfg = camera.queue
+        self.area_px = calibrated_area_px
+        self.states: dict[int, TrackState] = {}
+        self.fragments: list[TrackState] = []
+        self.next_queue_ts: float | None = None
+        self.stats = {"passages": 0, "fragments_joined": 0, "dropped_incomplete": 0, "dropped_short": 0}
+
+    # ------------------------------------------------------------------ per frame
+    def update(self, ts: float, tracks: Detections, live_ids: IntArray) -> list[Event]:
+        """Observe one frame. tracks: reported tracks (image px, with track_id)."""
+        events: list[Event] = []
+        if len(tracks) and tracks.track_id is not None:
+            self._observe(ts, tracks)
+        live = set(live_ids.tolist())
+        for tid in [t for t in self.states if t not in live]:
+            events.extend(self._end(self.states.pop(tid)))
+        self.fragments = [f for f in self.fragments if ts - f.last_ts <= self.params.stitch_s]
+        if self.lanes:
+            events.extend(self._sample_queues(ts))
+        return events
+
+    def finish(self, ts: float) -> list[Event]:
+        """End every live track (end of a video, shutdown) and emit their passages."""
+        events: list[Event] = []
+        for tid in list(self.states):
+            events.extend(self._end(self.states.pop(tid), allow_fragment=False))
+        self.fragments.clear()
+        return events
+
+    def _observe(self, ts: float, tracks: Detections) -> None:
+        if tracks.track_id is None:
+            return
+        anchor_px = tracks.anchor_px
+        try:
+            ground_m = self.ground.image_to_ground(anchor_px)
+        except CalibrationError:
+            ground_m = np.full((len(tracks), 2), np.nan)
+        usable = np.asarray(np.isfinite(ground_m).all(axis=1), dtype=bool)
+        if self.area_px is not None:
+            usable &= points_in_polygon(anchor_px, self.area_px)
+        entry = self.zones.entry_of(anchor_px)
+        exit_ = self.zones.exit_of(anchor_px)
+        lane = lanes_of(self.lanes, anchor_px) if self.lanes else np.full(len(tracks), -1)
+        p = self.params
+        for i, tid in enumerate(tracks.track_id.tolist()):
+            st = self.states.get(tid)
+            if st is None:
+                st = self.states[tid] = TrackState(tid, ts, ts, next_speed_ts=ts)
+                if np.isfinite(ground_m[i]).all():
+                    self._join_fragment(st, ground_m[i], ts)
+            st.last_ts = ts
+            st.observations += 1
+            st.votes.add(int(tracks.class_id[i]), float(tracks.confidence[i]))
+            st.lane = int(lane[i])
+            self._zones(st, int(entry[i]), int(exit_[i]), ts)
+            if usable[i]:
+                xy = ground_m[i]
+                st.ground_m = xy
+                st.ts.append(ts)
+                st.xy_m.append((float(xy[0]), float(xy[1])))
+                if len(st.ts) > p.history:
+                    st.ts.popleft()
+                    st.xy_m.popleft()
+                if ts >= st.next_speed_ts:
+                    self._estimate_speed(st, ts)
+
+    def _zones(self, st: TrackState, entry: int, exit_: int, ts: float) -> None:
+        if entry >= 0 and st.entry < 0:
+            st.entry = entry
+            st.exit = -1  # exit zones seen before the entry do not count
+        if st.entry >= 0 and entry == st.entry:
+            st.in_entry = True
+            st.passage_ts = None
+            st.last_in_entry_ts = ts
+        elif st.in_entry:
+            st.in_entry = False
+            st.passage_ts = ts
+        if exit_ >= 0:
+            st.exit = exit_
+
+    def _estimate_speed(self, st: TrackState, ts: float) -> None:
+        p = self.params
+        st.next_speed_ts = ts + p.speed_every_s
+        t = np.fromiter(st.ts, dtype=np.float64, count=len(st.ts))
+        recent = t >= ts - p.speed_window_s
+        if recent.sum() < 4 or ts - t[recent][0] < p.min_speed_span_s:
+            return
+        xy = np.array(st.xy_m, dtype=np.float64)[recent]
+        v = fit_velocity_mps(t[recent], xy)
+        if v is None:
+            return
+        st.velocity_mps = v
+        speed = float(np.hypot(v[0], v[1]) * MPS_TO_KMH)
+        st.speed_kmh = speed
+        st.speeds_kmh.append(speed)
+        if len(st.speeds_kmh) > p.max_speed_samples:
+            st.speeds_kmh = st.speeds_kmh[::2]
+        if speed < self.queue_cfg.stopped_kmh:
+            if st.slow_since is None:
+                st.slow_since = ts
+        else:
+            st.slow_since = None
+
+    # ------------------------------------------------------------------ fragments
+    def _join_fragment(self, st: TrackState, ground_m: FloatArray, ts: float) -> None:
+        """A new track takes over the closest waiting fragment that ended near here."""
+        best, best_d = None, np.inf
+        for frag in self.fragments:
+            d = self._fragment_distance(frag, ground_m, ts)
+            if d < best_d:
+                best, best_d = frag, d
+        if best is not None:
+            self.fragments.remove(best)
+            st.absorb(best)
+            self.stats["fragments_joined"] += 1
+
+    def _fragment_distance(self, frag: TrackState, ground_m: FloatArray, ts: float) -> float:
+        gap = ts - frag.last_ts
+        if frag.ground_m is None or not 0 <= gap <= self.params.stitch_s:
+            return np.inf
+        # distance to the stretch it could have covered since: from where it was lost to
+        # where it would be at constant velocity (turning vehicles land in between)
+        step = (frag.velocity_mps if frag.velocity_mps is not None else np.zeros(2)) * gap
+        rel = ground_m - frag.ground_m
+        norm2 = float(step @ step)
+        along = float(np.clip(rel @ step / norm2, 0.0, 1.0)) if norm2 > 1e-12 else 0.0
+        d = float(np.hypot(*(rel - along * step)))
+        allowed = self.params.stitch_m + 0.75 * float(np.sqrt(norm2))
+        return d if d <= allowed else np.inf
+
+    def _adopt_by_live_track(self, frag: TrackState) -> bool:
+        """At a fragment's end, the re-acquiring track may already be live: join it."""
+        best, best_d = None, np.inf
+        for st in self.states.values():
+            if st.first_ts < frag.last_ts or st.entry not in (-1, frag.entry) or not st.ts:
+                continue
+            first = np.array(st.xy_m[0])
+            d = self._fragment_distance(frag, first, st.ts[0])
+            if d < best_d:
+                best, best_d = st, d
+        if best is None:
+            return False
+        best.absorb(frag)
+        self.stats["fragments_joined"] += 1
+        return True
+
+    # ------------------------------------------------------------------ ends
+    def _end(self, st: TrackState, allow_fragment: bool = True) -> list[Event]:
+        if st.entry >= 0 and st.exit < 0 and allow_fragment:
+            if not self._adopt_by_live_track(st):
+                self.fragments.append(st)
+            return []
+        if st.entry < 0 or st.exit < 0:
+            self.stats["dropped_incomplete"] += 1
+            return []
+        if st.last_ts - st.first_ts < self.params.min_track_s:
+            self.stats["dropped_short"] += 1
+            return []
+        self.stats["passages"] += 1
+        return [self._passage(st)]
+
+    def _passage(self, st: TrackState) -> VehiclePassage:
+        cls, conf = st.votes.result()
+        speed = summarise_speeds(np.array(st.speeds_kmh), max_plausible_kmh=self.params.max_plausible_kmh)
+        passage_ts = st.passage_ts if st.passage_ts is not None else (st.last_in_entry_ts or st.first_ts)
+        extras = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
+        return VehiclePassage(
+            camera=self.camera.name,
+            track_id=st.track_id,
+            passage_ts=passage_ts,
+            first_seen_ts=st.first_ts,
+            last_seen_ts=st.last_ts,
+            vehicle_class=cls.label,
+            class_confidence=conf,
+            entry_leg=self.zones.names[st.entry],
+            exit_leg=self.zones.names[st.exit],
+            movement=self.zones.movement(st.entry, st.exit),
+            speed_median_kmh=speed.median_kmh,
+            speed_max_kmh=speed.max_kmh,
+            speed_flagged=speed.flagged,
+            extras=extras,
+        )
+
+    # ------------------------------------------------------------------ queues
+    def _sample_queues(self, ts: float) -> list[Event]:
+        if self.next_queue_ts is None:
+            self.next_queue_ts = float(np.floor(ts)) + 1.0
+            return []
+        if ts < self.next_queue_ts:
+            return []
+        self.next_queue_ts = float(np.floor(ts)) + 1.0
+        return list(self.queue_samples(ts))
+
+    def queue_samples(self, ts: float) -> list[QueueSample]:
+        """One QueueSample per lane at `ts` from the live tracks' last positions."""
+        q = self.queue_cfg
+        by_lane: list[list[TrackState]] = [[] for _ in self.lanes]
+        for st in self.states.values():
+            if st.lane >= 0 and st.ground_m is not None and ts - st.last_ts <= self.params.hold_s:
+                by_lane[st.lane].append(st)
+        out = []
+        for lane, members in zip(self.lanes, by_lane, strict=True):
+            length_m, n = 0.0, 0
+            if members:
+                ground = np.array([m.ground_m for m in members])
+                stopped = np.array([m.slow_since is not None and ts - m.slow_since >= q.dwell_s for m in members])
+                lengths = LENGTH_BY_CLASS_M[[int(m.votes.result()[0]) for m in members]]
+                length_m, n = queue_from_stop_line(lane.distance_m(ground), lengths, stopped, q.max_gap_m)
+            out.append(QueueSample(camera=self.camera.name, lane=lane.name, ts=ts, length_m=length_m, vehicles=n))
+        return out

@@ -1,0 +1,126 @@
+"""Leg zones of one camera: which entry/exit zone each anchor is in, and the legs' ground
+geometry that decides a movement (left, through, right, U-turn).
+
+Ground m is taken as a right-handed map frame seen from above (x east, y north, as SUMO
+and survey coordinates are): a counter-clockwise turn is a left turn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+
+from trafficprn.config import CameraConfig
+from trafficprn.errors import CalibrationError, ConfigError
+from trafficprn.events import Movement
+from trafficprn.geometry.polygons import points_in_polygon, polygon_centroid, polygons_overlap
+from trafficprn.types import FloatArray, IntArray
+
+
+class GroundMapper(Protocol):
+    """Image px -> ground m (`trafficprn.camera.calibration.Calibration` is one)."""
+
+    def image_to_ground(self, px: FloatArray) -> FloatArray: ...
+
+
+THROUGH_MAX_DEG = 45.0  # |turn angle| up to this is a through movement
+U_TURN_MIN_DEG = 150.0  # a turn this sharp towards the U-turn side is a U-turn
+
+
+def turn_angle_deg(inbound: FloatArray, outbound: FloatArray) -> float:
+    """Signed angle (degrees, (-180, 180]) from the inbound to the outbound direction on the
+    ground plane; positive is counter-clockwise (a left turn in a right-handed frame)."""
+    cross = inbound[0] * outbound[1] - inbound[1] * outbound[0]
+    dot = inbound[0] * outbound[0] + inbound[1] * outbound[1]
+    return float(np.degrees(np.arctan2(cross, dot)))
+
+
+def classify_turn(angle_deg: float, driving_side: Literal["right", "left"], same_leg: bool = False) -> Movement:
+    """L/T/R/U from the signed turn angle. U-turns go round to the driver's far side: to the
+    left (positive angles) where traffic drives on the right, to the right where it drives
+    on the left; a movement back into the leg it came from is always a U-turn."""
+    if same_leg:
+        return "U"
+    u_side = 1.0 if driving_side == "right" else -1.0
+    if angle_deg * u_side >= U_TURN_MIN_DEG:
+        return "U"
+    if abs(angle_deg) <= THROUGH_MAX_DEG:
+        return "T"
+    return "L" if angle_deg > 0 else "R"
+
+
+@dataclass(frozen=True)
+class LegGeometry:
+    """Per leg on the ground: inbound direction (towards the junction centre, unit vector)
+    and outbound direction (away from it)."""
+
+    name: str
+    inbound: FloatArray
+    outbound: FloatArray
+
+
+class Zones:
+    """Entry and exit zones of a camera's legs (image px polygons), with their ground geometry.
+
+    `entry_of(anchor_px)` / `exit_of(anchor_px)` give per anchor the index of the leg whose
+    zone holds it, or -1. `movement(entry, exit)` classifies a leg pair.
+    """
+
+    def __init__(self, camera: CameraConfig, ground: GroundMapper, driving_side: Literal["right", "left"] = "right"):
+        self.names = [leg.name for leg in camera.legs]
+        self.driving_side = driving_side
+        self._entry = [np.asarray(leg.entry, dtype=np.float64) for leg in camera.legs]
+        self._exit = [np.asarray(leg.exit, dtype=np.float64) for leg in camera.legs]
+        check_zones_disjoint(camera)
+        self.legs = self._leg_geometry(ground)
+
+    def _leg_geometry(self, ground: GroundMapper) -> list[LegGeometry]:
+        if not self.names:
+            return []
+        try:
+            entry_g = ground.image_to_ground(np.array([polygon_centroid(p) for p in self._entry]))
+            exit_g = ground.image_to_ground(np.array([polygon_centroid(p) for p in self._exit]))
+        except CalibrationError as exc:
+            raise ConfigError(f"leg zones cannot be mapped to the ground: {exc}", field="legs") from None
+        centre = np.concatenate([entry_g, exit_g]).mean(axis=0)
+        out = []
+        for i, name in enumerate(self.names):
+            inbound = centre - entry_g[i]
+            outbound = exit_g[i] - centre
+            out.append(LegGeometry(name, inbound / np.linalg.norm(inbound), outbound / np.linalg.norm(outbound)))
+        return out
+
+    def _member(self, polygons: list[FloatArray], anchor_px: FloatArray) -> IntArray:
+        out = np.full(len(anchor_px), -1, dtype=np.int64)
+        if not len(anchor_px):
+            return out
+        for i, poly in enumerate(polygons):
+            out[points_in_polygon(anchor_px, poly) & (out < 0)] = i
+        return out
+
+    def entry_of(self, anchor_px: FloatArray) -> IntArray:
+        """(N,) leg index of the entry zone holding each anchor (N, 2) in image px, or -1."""
+        return self._member(self._entry, anchor_px)
+
+    def exit_of(self, anchor_px: FloatArray) -> IntArray:
+        """(N,) leg index of the exit zone holding each anchor (N, 2) in image px, or -1."""
+        return self._member(self._exit, anchor_px)
+
+    def movement(self, entry: int, exit: int) -> Movement:
+        """Movement from leg `entry` to leg `exit` (indices into `names`)."""
+        angle = turn_angle_deg(self.legs[entry].inbound, self.legs[exit].outbound)
+        return classify_turn(angle, self.driving_side, same_leg=entry == exit)
+
+
+def check_zones_disjoint(camera: CameraConfig) -> None:
+    """Raise ConfigError naming the field when any two leg zones (entry or exit, of the same
+    leg or of two legs) overlap: a vehicle in the overlap would belong to two zones."""
+    zones = [(f"legs[{i}].{kind}", getattr(leg, kind)) for i, leg in enumerate(camera.legs) for kind in ("entry", "exit")]
+    for a in range(len(zones)):
+        for b in range(a + 1, len(zones)):
+            if polygons_overlap(zones[a][1], zones[b][1]):
+                raise ConfigError(
+                    f"zone overlaps {zones[b][0]}; leg zones must not overlap", field=zones[a][0], source=camera.name
+                )

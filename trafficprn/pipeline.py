@@ -220,7 +220,8 @@ class Pipeline:
             from trafficprn.analytics.colour import vote_colours
 
             best = vote_colours(colours)
-            update.update(colour=best.name, colour_confidence=float(best.confidence))
+            if best is not None:
+                update.update(colour=best.name, colour_confidence=float(best.confidence))
         if plates:
             plate = max(plates, key=lambda r: r.confidence)
             text, digest = (plate.text, None) if self.privacy is None else self.privacy.apply(plate.text)
@@ -239,7 +240,8 @@ class Pipeline:
             & (xyxy[:, 2] < w - p.edge_margin_px) & (xyxy[:, 3] < h - p.edge_margin_px)
             & (np.minimum(bw, bh) >= p.min_crop_px)
         )
-        assert tracks.track_id is not None
+        if tracks.track_id is None:
+            return
         for i in np.flatnonzero(inside):
             tid = int(tracks.track_id[i])
             st = self._crops.setdefault(tid, _CropState())

@@ -68,3 +68,32 @@ class SyntheticCamera:
 @pytest.fixture
 def synthetic_camera() -> type[SyntheticCamera]:
     return SyntheticCamera
+
+
+def render_checkerboard(
+    lens: Any, plane_point: Any, plane_u: Any, plane_v: Any, square: float, n: tuple[int, int]
+) -> Any:
+    """A grey checkerboard of n = (cols, rows) squares on a plane in the lens frame, seen
+    through `lens`: (H, W, 3) uint8. The plane is plane_point + a * plane_u + b * plane_v;
+    edges are smoothed (tanh) so the saddle points stay exact for corner detection."""
+    import numpy as np
+
+    w, h = lens.image_size
+    ys, xs = np.mgrid[0:h, 0:w]
+    rays = lens.unproject(np.stack([xs.ravel(), ys.ravel()], axis=1).astype(float))
+    normal = np.cross(plane_u, plane_v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = (plane_point @ normal) / (rays @ normal)
+    hit = rays * t[:, None] - plane_point
+    a, b = hit @ plane_u, hit @ plane_v
+    inside = (t > 0) & (np.abs(a) < n[0] * square / 2) & (np.abs(b) < n[1] * square / 2)
+    # squares of side `square`, a corner at the centre; blur ~ 0.7 px equivalent
+    f = np.sin(np.pi * (a / square)) * np.sin(np.pi * (b / square))
+    val = 128 + 110 * np.tanh(f * 25)
+    img = np.where(inside & np.isfinite(val), val, 128.0).reshape(h, w)
+    return np.repeat(np.clip(img, 0, 255).astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+@pytest.fixture
+def checkerboard() -> Callable[..., Any]:
+    return render_checkerboard

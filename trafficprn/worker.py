@@ -95,44 +95,30 @@ def _poly(points: Iterable[tuple[float, float]]) -> np.ndarray:
     return np.round(np.asarray(list(points), dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
 
 
-def plate_regions(dets: Detections) -> np.ndarray:
-    """(K, 4) image-px boxes to blur: the pipeline's plate boxes where it gives them
-    (data["plate_xyxy"], NaN where unknown), otherwise the lower-middle band of each
-    vehicle box, where a plate sits in every view we support."""
-    boxes = dets.xyxy
+def privacy_blur(image_bgr: np.ndarray, dets: Detections | None) -> np.ndarray:
+    """A copy of the frame with plates unreadable: the pipeline's plate boxes where it
+    gives them (data["plate_xyxy"], NaN where unknown), otherwise the lower half of
+    each vehicle box (`blur_plates(kind="vehicle")`)."""
+    from trafficprn.analytics.privacy import blur_plates
+
+    if dets is None or len(dets) == 0:
+        return image_bgr.copy()
     plates = dets.data.get("plate_xyxy")
-    out = []
-    for i, (x1, y1, x2, y2) in enumerate(boxes):
-        if plates is not None and np.all(np.isfinite(plates[i])):
-            out.append(plates[i])
-            continue
-        w, h = x2 - x1, y2 - y1
-        out.append([x1 + 0.15 * w, y1 + 0.55 * h, x2 - 0.15 * w, y2])
-    return np.asarray(out, dtype=np.float64).reshape(-1, 4)
-
-
-def blur_regions(image_bgr: np.ndarray, boxes_xyxy: np.ndarray) -> np.ndarray:
-    """Blur the boxes, through trafficprn.analytics.privacy.blur_plates when present."""
-    if len(boxes_xyxy) == 0:
-        return image_bgr
-    try:
-        from trafficprn.analytics.privacy import blur_plates
-    except ImportError:
-        out = image_bgr.copy()
-        h, w = out.shape[:2]
-        for x1, y1, x2, y2 in np.round(boxes_xyxy).astype(int):
-            x1, y1, x2, y2 = max(0, x1), max(0, y1), min(w, x2), min(h, y2)
-            if x2 - x1 > 1 and y2 - y1 > 1:
-                k = max(3, (min(x2 - x1, y2 - y1) // 2) | 1)
-                out[y1:y2, x1:x2] = cv2.GaussianBlur(out[y1:y2, x1:x2], (k, k), 0)
-        return out
-    return np.asarray(blur_plates(image_bgr, boxes_xyxy))
+    known = np.zeros(len(dets), dtype=bool)
+    if plates is not None:
+        plates = np.asarray(plates, dtype=np.float64).reshape(len(dets), -1)
+        if plates.shape[1] == 4:
+            known = np.all(np.isfinite(plates), axis=1)
+    out = blur_plates(image_bgr, dets.xyxy[~known], kind="vehicle")
+    if np.any(known) and plates is not None:
+        out = blur_plates(out, plates[known], kind="plate")
+    return np.asarray(out)
 
 
 def annotate(image_bgr: np.ndarray, dets: Detections | None, camera: CameraConfig,
              class_names: list[str] | None = None) -> np.ndarray:
     """A copy of the frame with plates blurred, legs, lanes, stop lines and tracks drawn."""
-    out = blur_regions(image_bgr, plate_regions(dets)) if dets is not None and len(dets) else image_bgr.copy()
+    out = privacy_blur(image_bgr, dets)
     scale = max(1, round(max(out.shape[:2]) / 800))
     for i, leg in enumerate(camera.legs):
         colour = LEG_COLOURS_BGR[i % len(LEG_COLOURS_BGR)]
@@ -184,10 +170,7 @@ class LiveFrames:
             frame, dets = self._frame, self._dets
         if frame is None:
             return None
-        if annotated:
-            image = annotate(frame, dets, self.camera, self.class_names)
-        else:
-            image = blur_regions(frame, plate_regions(dets)) if dets is not None and len(dets) else frame
+        image = annotate(frame, dets, self.camera, self.class_names) if annotated else privacy_blur(frame, dets)
         ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
         return bytes(buf) if ok else None
 
@@ -202,7 +185,7 @@ def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any 
         value = getattr(obj, name, None) if obj is not None else None
         if value is None and isinstance(obj, dict):
             value = obj.get(name)
-        return float(value) if isinstance(value, int | float) else 0.0
+        return float(value) if isinstance(value, int | float | bool) else 0.0
 
     rows = [
         ("frames_total", "counter", "Frames processed.", m.frames),
@@ -216,7 +199,10 @@ def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any 
         ("plate_reads_total", "counter", "Plate reads emitted.", m.plate_reads),
         ("db_written_total", "counter", "Events written to the database.", stat(sink_stats, "written")),
         ("db_lag_seconds", "gauge", "Age of the oldest event not yet in the database.", stat(sink_stats, "lag_s")),
-        ("spool_events", "gauge", "Events waiting in the local spool.", stat(sink_stats, "spooled")),
+        ("spool_events", "gauge", "Events in the local spool not yet in the database.", stat(sink_stats, "pending")),
+        ("spool_bytes", "gauge", "Bytes of spool holding those events.", stat(sink_stats, "spool_bytes")),
+        ("db_up", "gauge", "1 when the last database write succeeded.", stat(sink_stats, "db_ok")),
+        ("db_retries_total", "counter", "Failed database write attempts.", stat(sink_stats, "retries")),
         ("camera_up", "gauge", "1 while frames arrive.", 1.0 if m.camera_up else 0.0),
         ("last_frame_age_seconds", "gauge", "Seconds since the last frame (wall clock).",
          round(time.monotonic() - m.last_frame_wall, 3) if m.last_frame_wall is not None else -1.0),

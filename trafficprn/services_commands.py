@@ -1,0 +1,326 @@
+"""`trafficprn serve`, `run` and `process`: the API server, a camera worker and offline
+processing of recorded footage. argparse only at import; heavy imports in the handlers."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from trafficprn.errors import InputError, TrafficPRNError
+
+log = logging.getLogger("trafficprn.services")
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("serve", help="run the REST API and dashboard (uvicorn)")
+    p.add_argument("--db", help="database URL (default: TRAFFICPRN_DATABASE_URL)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--site", help="site.yaml: camera list, live URLs, setup page (default: TRAFFICPRN_SITE_PATH)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("run", help="run one camera's worker: source -> pipeline -> database")
+    p.add_argument("--site", required=True, help="site.yaml")
+    p.add_argument("--camera", required=True, help="camera name in the site config")
+    p.add_argument("--db", help="database URL (default: TRAFFICPRN_DATABASE_URL)")
+    p.add_argument("--http-host", default="0.0.0.0", help="address of /metrics and /live.mjpg (default 0.0.0.0)")
+    p.add_argument("--http-port", type=int, help="port (default: the port of the camera's live_url, else 9100)")
+    p.add_argument("--spool-dir", help="spool folder (default: TRAFFICPRN_SPOOL_DIR/<camera>)")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("process", help="process recorded footage into the database (offline survey)")
+    p.add_argument("video", help="video file")
+    p.add_argument("--site", required=True, help="site.yaml")
+    p.add_argument("--camera", required=True, help="camera name in the site config")
+    p.add_argument("--db", help="database URL (default: TRAFFICPRN_DATABASE_URL)")
+    p.add_argument("--start", help="wall-clock time of the first frame, ISO 8601 (naive = site time zone); "
+                                   "default: the file's modification time minus its duration")
+    p.add_argument("--spool-dir", help="spool folder (default: TRAFFICPRN_SPOOL_DIR/<camera>-process)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_process)
+
+
+def _logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ.get("TRAFFICPRN_LOG_LEVEL", "INFO"),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _settings(db: str | None, **extra: Any) -> Any:
+    from trafficprn.settings import Settings
+
+    values = {k: v for k, v in {"database_url": db, **extra}.items() if v is not None}
+    return Settings(**values)
+
+
+# ---------------------------------------------------------------- serve
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from trafficprn.api import create_app
+    from trafficprn.config import load_site
+    from trafficprn.store.db import check_database, describe_url
+
+    _logging()
+    settings = _settings(args.db, site_path=args.site)
+    if settings.site_path:
+        load_site(settings.site_path)  # a bad site config stops here, with the field named
+    try:
+        check_database(settings.database_url)
+    except TrafficPRNError as exc:  # the API still starts; it answers 503 until the DB is back
+        log.warning("%s; serving anyway, data routes answer 503 until it is fixed", exc)
+    if not settings.api_key:
+        log.warning("TRAFFICPRN_API_KEY is not set: plate search and saving the setup are disabled")
+    app = create_app(settings)
+    log.info("serving %s on http://%s:%d (dashboard at /ui/)", describe_url(settings.database_url), args.host, args.port)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    return 0
+
+
+# ---------------------------------------------------------------- shared worker parts
+def _site_camera(site_path: str, camera: str) -> tuple[Any, Any]:
+    from trafficprn.config import load_site
+
+    site = load_site(site_path)
+    return site, site.camera(camera)
+
+
+def _model_path(model: str, site_path: str) -> str:
+    if model == "bundled" or Path(model).is_absolute():
+        return model
+    beside = Path(site_path).resolve().parent / model
+    return str(beside) if beside.exists() else model
+
+
+def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site_path: str) -> Any:
+    """Pipeline with the camera's detector, colour and (per privacy mode) plate reading."""
+    from trafficprn.analytics.colour import ColourClassifier
+    from trafficprn.analytics.privacy import PlatePrivacy
+    from trafficprn.detect.runtime import load_detector
+    from trafficprn.pipeline import Pipeline
+
+    det_cfg = camera.detector
+    detector = load_detector(_model_path(det_cfg.model, site_path), confidence=det_cfg.confidence,
+                             nms_iou=det_cfg.nms_iou, threads=det_cfg.threads)
+    privacy = PlatePrivacy.from_config(site.privacy, settings.plate_secret)
+    plates = None
+    if privacy.reads_plates:
+        try:
+            from trafficprn.analytics.plates import PlateReader, TrackPlateFuser
+
+            plates = TrackPlateFuser(PlateReader(site.privacy.plate_format))
+        except TrafficPRNError as exc:
+            log.warning("plate reading disabled: %s", exc)
+    return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=plates, privacy=privacy)
+
+
+def _spool(settings: Any, given: str | None, name: str) -> Path:
+    return Path(given) if given else Path(settings.spool_dir) / name
+
+
+def _database_sink(url: str, spool_dir: Path) -> Any:
+    from trafficprn.store.db import describe_url
+    from trafficprn.store.sink import DatabaseSink
+
+    sink = DatabaseSink(url, spool_dir)
+    st = sink.stats
+    if not st.db_ok and st.last_error:
+        log.warning("database %s: %s; spooling to %s and retrying", describe_url(url), st.last_error, spool_dir)
+    return sink
+
+
+def _stats_logger(stop: threading.Event, metrics: Any, source: Any, sink: Any, every_s: float = 30.0) -> None:
+    last_error = ""
+    while not stop.wait(every_s):
+        st = sink.stats
+        src = getattr(source, "stats", None)
+        log.info("frames %d (%.1f fps), dropped %s, reconnects %s, passages %d, spool %d pending, DB lag %.1f s",
+                 metrics.frames, metrics.fps, getattr(src, "dropped", "?"), getattr(src, "reconnects", "?"),
+                 metrics.passages, st.pending, st.lag_s)
+        if st.last_error and st.last_error != last_error:
+            log.warning("database: %s (retrying; events are spooled)", st.last_error)
+        last_error = st.last_error
+
+
+# ---------------------------------------------------------------- run
+def cmd_run(args: argparse.Namespace) -> int:
+    from trafficprn.camera.sources import open_source
+    from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
+
+    _logging()
+    settings = _settings(args.db)
+    site, camera = _site_camera(args.site, args.camera)
+    port = args.http_port
+    if port is None:
+        port = (urlparse(camera.live_url).port if camera.live_url else None) or 9100
+    metrics = WorkerMetrics(camera.name)
+    sink = _database_sink(settings.database_url, _spool(settings, args.spool_dir, camera.name))
+    counted = CountingSink(sink, metrics)
+    try:
+        pipeline = build_pipeline(site, camera, [counted], settings, args.site)
+        source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
+        live = LiveFrames(camera, list(pipeline.detector.class_names))
+        http = WorkerHTTP(live, metrics, host=args.http_host, port=port,
+                          source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats).start()
+    except BaseException:
+        sink.close()
+        raise
+    worker = Worker(camera, source, pipeline, counted, metrics, live)
+    stop_log = threading.Event()
+    threading.Thread(target=_stats_logger, args=(stop_log, metrics, source, sink), daemon=True).start()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping camera %s", signum, camera.name)
+        worker.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info("worker for camera %s: source %s, endpoint http://%s:%d/metrics", camera.name, camera.source,
+             args.http_host, http.port)
+    try:
+        frames = worker.run()
+    finally:
+        stop_log.set()
+        http.close()
+        sink.close()
+    log.info("camera %s: source ended after %d frames; worker exits", camera.name, frames)
+    return 0
+
+
+# ---------------------------------------------------------------- process
+def parse_start(text: str, tz: str) -> float:
+    """ISO 8601 -> UTC epoch s; a naive time is in the site's zone."""
+    from zoneinfo import ZoneInfo
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(f"--start: expected ISO 8601 such as 2026-03-10T07:00:00+01:00, got {text!r}") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=ZoneInfo(tz))
+    return dt.astimezone(UTC).timestamp()
+
+
+def _video_info(path: Path) -> tuple[int, float]:
+    import cv2
+
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise InputError(f"{path}: cannot open the video")
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+    finally:
+        cap.release()
+
+
+class SummarySink:
+    """Counts passages by movement and class for the end-of-run summary."""
+
+    def __init__(self) -> None:
+        self.movements: Counter[str] = Counter()
+        self.classes: Counter[str] = Counter()
+        self.speeds: list[float] = []
+
+    def emit(self, event: Any) -> None:
+        from trafficprn.events import VehiclePassage
+
+        if isinstance(event, VehiclePassage):
+            self.movements[f"{event.entry_leg or '?'}->{event.exit_leg or '?'} {event.movement or '?'}"] += 1
+            self.classes[event.vehicle_class] += 1
+            if event.speed_median_kmh is not None and not event.speed_flagged:
+                self.speeds.append(event.speed_median_kmh)
+
+    def close(self) -> None:
+        pass
+
+
+def cmd_process(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from trafficprn.camera.sources import open_source
+    from trafficprn.worker import CountingSink, Worker, WorkerMetrics
+
+    _logging()
+    settings = _settings(args.db)
+    site, camera = _site_camera(args.site, args.camera)
+    video = Path(args.video)
+    if not video.is_file():
+        raise InputError(f"{video}: no such video file")
+    n_frames, fps = _video_info(video)
+    if args.start:
+        start = parse_start(args.start, site.site.timezone)
+    else:
+        start = video.stat().st_mtime - (n_frames / fps if fps else 0.0)
+        log.warning("no --start given: assuming the video began at %s", datetime.fromtimestamp(start, UTC).isoformat())
+    metrics = WorkerMetrics(camera.name)
+    summary = SummarySink()
+    sink = _database_sink(settings.database_url, _spool(settings, args.spool_dir, f"{camera.name}-process"))
+    counted = CountingSink(sink, metrics)
+    try:
+        pipeline = build_pipeline(site, camera, [counted, summary], settings, args.site)
+        source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start)
+    except BaseException:
+        sink.close()
+        raise
+    worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0)
+    bar = tqdm(total=n_frames or None, unit="frame", disable=args.no_progress, file=sys.stderr,
+               desc=f"{camera.name}", dynamic_ncols=True)
+    seen = {"index": -1}
+
+    def on_frame(meta: Any) -> None:
+        bar.update(max(1, meta.index - seen["index"]))
+        seen["index"] = meta.index
+        if metrics.frames % 25 == 0:
+            bar.set_postfix(passages=metrics.passages, spool=sink.stats.pending, refresh=False)
+
+    t0 = time.monotonic()
+    try:
+        worker.run(on_frame)
+    except KeyboardInterrupt:
+        log.warning("interrupted: writing what was counted so far")
+    finally:
+        bar.close()
+        sink.close(timeout_s=60.0)
+    wall = time.monotonic() - t0
+    _print_summary(camera.name, video, start, metrics, summary, sink.stats, wall, fps)
+    if metrics.frames == 0:
+        raise InputError(f"{video}: no frame could be decoded")
+    return 0
+
+
+def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float,
+                   fps: float) -> None:
+    import numpy as np
+
+    span = (m.last_frame_ts - start) if m.last_frame_ts is not None else 0.0
+    out = [
+        f"processed {video.name} for camera {camera}",
+        f"  footage : {datetime.fromtimestamp(start, UTC).isoformat()} + {span:.1f} s, {m.frames} frames processed "
+        f"in {wall:.1f} s ({m.frames / wall if wall else 0:.1f} fps, {span / wall if wall else 0:.2f}x real time)",
+        f"  passages: {m.passages} (queue samples {m.queue_samples}, plate reads {m.plate_reads})",
+    ]
+    if s.classes:
+        out.append("  classes : " + ", ".join(f"{k} {v}" for k, v in s.classes.most_common()))
+    if s.movements:
+        out.append("  movements:")
+        out += [f"    {k:<14} {v}" for k, v in sorted(s.movements.items())]
+    if s.speeds:
+        p50, p85 = np.percentile(np.asarray(s.speeds), [50, 85])
+        out.append(f"  speeds  : median {p50:.1f} km/h, p85 {p85:.1f} km/h ({len(s.speeds)} measured)")
+    state = "all written" if st.pending == 0 else f"{st.pending} events still in the spool (replayed on the next run)"
+    out.append(f"  database: {st.written} events written, {state}" + (f"; last error: {st.last_error}"
+                                                                        if st.last_error else ""))
+    print("\n".join(out), file=sys.stdout)
+
+
+__all__ = ["build_pipeline", "parse_start", "register"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,9 +57,7 @@ def describe_model(
         cfg_text = Path(cfg.source).read_text(encoding="utf-8")
     except OSError:
         cfg_text = ""
-    outputs = [
-        {"name": f"head{k}", "layout": "B,A*(5+C),H,W", **head.to_json()} for k, head in enumerate(model.heads)
-    ]
+    outputs = [{"name": f"head{k}", "layout": "B,A*(5+C),H,W", **head.to_json()} for k, head in enumerate(model.heads)]
     return {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
@@ -97,17 +96,22 @@ def export_onnx(
     was_training = model.training
     model.eval()
     try:
-        torch.onnx.export(
-            model,
-            (dummy,),
-            str(out),
-            input_names=[INPUT_NAME],
-            output_names=names,
-            dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}},
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+        with warnings.catch_warnings():
+            # The tracer warns about shape-dependent branches (max-pool padding, partial
+            # shortcuts); shapes are fixed per export except the batch, which they ignore.
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate
+            torch.onnx.export(
+                model,
+                (dummy,),
+                str(out),
+                input_names=[INPUT_NAME],
+                output_names=names,
+                dynamic_axes={INPUT_NAME: {0: "batch"}, **{n: {0: "batch"} for n in names}},
+                opset_version=OPSET,
+                do_constant_folding=True,
+                dynamo=False,
+            )
     finally:
         model.train(was_training)
     json_path = model_json_path(out)

@@ -62,10 +62,11 @@ class Letterbox:
     def to_source(self, xyxy_input_px: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
         """(N, 4) boxes in network-input px -> source-image px, clipped to the image."""
         out = np.empty_like(xyxy_input_px)
-        out[:, [0, 2]] = (xyxy_input_px[:, [0, 2]] - self.pad_x_px) / self.scale_x
-        out[:, [1, 3]] = (xyxy_input_px[:, [1, 3]] - self.pad_y_px) / self.scale_y
-        np.clip(out[:, [0, 2]], 0, self.src_width_px, out=out[:, [0, 2]])
-        np.clip(out[:, [1, 3]], 0, self.src_height_px, out=out[:, [1, 3]])
+        xs, ys = out[:, 0::2], out[:, 1::2]  # views: (x1, x2) and (y1, y2)
+        xs[:] = (xyxy_input_px[:, 0::2] - self.pad_x_px) / self.scale_x
+        ys[:] = (xyxy_input_px[:, 1::2] - self.pad_y_px) / self.scale_y
+        np.clip(xs, 0, self.src_width_px, out=xs)
+        np.clip(ys, 0, self.src_height_px, out=ys)
         return out
 
 

@@ -8,12 +8,15 @@ use live in `trafficprn.store.testing`).
 - `db_url` (function, parametrized "sqlite" / "postgresql"): an empty, migrated database:
   a copy of the SQLite template, or the Postgres database truncated.
 - `db_engine` (function): an Engine on `db_url`, disposed after the test.
+- `make_db_url` (session): a factory `make_db_url("sqlite" | "postgresql") -> URL` of a new,
+  migrated database (for module-scoped, read-only data sets); Postgres ones are dropped
+  at the end of the run.
 """
 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,26 @@ def db_engine(db_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def make_db_url(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Iterator[Callable[[str], str]]:
+    created: list[str] = []
+
+    def make(dialect: str) -> str:
+        if dialect == "sqlite":
+            path = tmp_path_factory.mktemp("sqlite-db") / "db.sqlite"
+            shutil.copyfile(sqlite_template, path)
+            return f"sqlite:///{path}"
+        if not postgres_reachable(DEFAULT_ADMIN_URL):
+            pytest.skip("Postgres on 127.0.0.1:5432 is not reachable")
+        url = create_database(DEFAULT_ADMIN_URL, prefix="trafficprn_test_")
+        created.append(url)
+        store_db.upgrade(url)
+        return url
+
+    try:
+        yield make
+    finally:
+        for url in created:
+            drop_database(url)

@@ -110,7 +110,7 @@ def explain_error(exc: BaseException, url: str | URL) -> str:
     orig = getattr(exc, "orig", None) or exc
     text = " ".join(str(orig).split())
     lowered = text.lower()
-    if "password authentication failed" in lowered or "authentication failed" in lowered:
+    if "authentication failed" in lowered or ("role" in lowered and "does not exist" in lowered):
         hint = "wrong user or password"
     elif "does not exist" in lowered and "database" in lowered:
         hint = "the database does not exist (create it, then run `trafficprn db upgrade`)"

@@ -1,0 +1,103 @@
+"""The Alembic revisions are the only schema path: up -> down -> up on both databases,
+and the migrated schema equals the models (no autogenerate diff)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+
+from trafficprn.errors import StoreError
+from trafficprn.store import db
+from trafficprn.store.models import TABLES, Base
+from trafficprn.store.testing import DEFAULT_ADMIN_URL, create_database, drop_database, postgres_reachable
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'm.sqlite'}"
+        return
+    if not postgres_reachable():
+        pytest.skip("Postgres on 127.0.0.1:5432 is not reachable")
+    url = create_database(DEFAULT_ADMIN_URL, prefix="trafficprn_test_mig_")
+    try:
+        yield url
+    finally:
+        drop_database(url)
+
+
+def _tables(url: str) -> set[str]:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return set(inspect(conn).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def _diff(url: str) -> list[object]:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+            return list(compare_metadata(ctx, Base.metadata))
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(empty_url: str) -> None:
+    head = db.head_revision()
+    assert head is not None
+    db.upgrade(empty_url)
+    assert db.current_revision(empty_url) == head
+    assert set(TABLES) <= _tables(empty_url)
+    assert _diff(empty_url) == []
+    db.check_database(empty_url)
+
+    db.downgrade(empty_url, "base")
+    assert db.current_revision(empty_url) is None
+    assert not set(TABLES) & _tables(empty_url)
+    with pytest.raises(StoreError, match="trafficprn db upgrade"):
+        db.check_database(empty_url)
+
+    db.upgrade(empty_url)
+    assert db.current_revision(empty_url) == head
+    assert _diff(empty_url) == []
+
+
+def test_downgrade_one_step_from_head(empty_url: str) -> None:
+    db.upgrade(empty_url)
+    db.downgrade(empty_url)  # default: one step
+    assert db.current_revision(empty_url) != db.head_revision()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("not a url", "invalid database URL"),
+        ("mysql://u@h/db", "unsupported database"),
+        ("postgresql://postgres@127.0.0.1:1/x", "unreachable"),
+        ("postgresql://no_such_role_xyz@127.0.0.1:5432/postgres", "wrong user or password"),
+        ("postgresql://postgres@127.0.0.1:5432/no_such_db_xyz", "does not exist"),
+    ],
+)
+def test_bad_urls_say_what_failed(url: str, message: str) -> None:
+    if "5432" in url and not postgres_reachable():
+        pytest.skip("Postgres on 127.0.0.1:5432 is not reachable")
+    with pytest.raises(StoreError, match=message):
+        db.check_database(url)
+
+
+def test_password_is_hidden_in_messages() -> None:
+    with pytest.raises(StoreError) as err:
+        db.check_database("postgresql://user:s3cret@127.0.0.1:1/x")
+    assert "s3cret" not in str(err.value)
+
+
+def test_alembic_ini_has_no_url() -> None:
+    text = (Path(__file__).resolve().parents[2] / "alembic.ini").read_text()
+    assert "sqlalchemy.url" not in text

@@ -1,0 +1,100 @@
+"""Write side: batched, idempotent inserts; values round-trip exactly."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from trafficprn.errors import InputError
+from trafficprn.events import CameraStatus, PlateRead, QueueSample
+from trafficprn.store import queries, repository
+from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store.testing import make_passage
+
+
+def _count(engine: Engine, model: type) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(model)).scalar_one())
+
+
+def test_replayed_batches_do_not_duplicate(db_engine: Engine) -> None:
+    events = [
+        *[make_passage(track_id=i, passage_ts=1.78e9 + i) for i in range(50)],
+        *[QueueSample("cam-1", "N-1", 1.78e9 + i, 4.5 * i, i) for i in range(20)],
+        PlateRead("cam-1", 3, 1.78e9, 0.9, plate_hash="ab" * 32),
+        CameraStatus("cam-1", 1.78e9, up=True),
+    ]
+    for _ in range(3):
+        with db_engine.begin() as conn:
+            counts = repository.write_events(conn, events)
+    assert counts.total == len(events)
+    assert _count(db_engine, Passage) == 50
+    assert _count(db_engine, QueueSampleRow) == 20
+    assert _count(db_engine, PlateReadRow) == 1
+    assert _count(db_engine, CameraStatusRow) == 1
+    assert _count(db_engine, CameraRow) == 1
+
+
+def test_passage_round_trips(db_engine: Engine) -> None:
+    p = make_passage(
+        passage_ts=1_780_000_123.456789,
+        movement="L",
+        plate_text="ABC-1234",
+        plate_confidence=0.77,
+        speed_flagged=True,
+        extras={"note": "x", "n": [1, 2]},
+        colour=None,
+        colour_confidence=None,
+    )
+    with db_engine.begin() as conn:
+        repository.insert_passages(conn, [p])
+    with db_engine.connect() as conn:
+        rec = queries.passages(conn).items[0]
+    for name, value in p.to_dict().items():
+        got = getattr(rec, name)
+        if name.endswith("_ts"):
+            assert got == pytest.approx(value, abs=1e-6)
+        else:
+            assert got == value, name
+
+
+@pytest.mark.parametrize(
+    ("overrides", "error"),
+    [
+        ({"movement": "X"}, InputError),
+        ({"uuid": "not-a-uuid"}, InputError),
+        ({"movement": None}, None),
+        ({"entry_leg": None, "exit_leg": None, "movement": None, "speed_median_kmh": None}, None),
+    ],
+)
+def test_passage_validation(db_engine: Engine, overrides: dict[str, object], error: type[Exception] | None) -> None:
+    p = make_passage(**overrides)
+    with db_engine.begin() as conn:
+        if error is None:
+            repository.insert_passages(conn, [p])
+        else:
+            with pytest.raises(error):
+                repository.insert_passages(conn, [p])
+    assert _count(db_engine, Passage) == (1 if error is None else 0)
+
+
+def test_upsert_camera_sets_live_url(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        repository.ensure_cameras(conn, ["a", "b", "a"])
+        repository.upsert_camera(conn, "a", "http://worker-a:9100")
+        repository.upsert_camera(conn, "c", None)
+    with db_engine.connect() as conn:
+        got = dict(conn.execute(select(CameraRow.name, CameraRow.live_url)).all())
+    assert got == {"a": "http://worker-a:9100", "b": None, "c": None}
+
+
+def test_naive_datetimes_are_refused(db_engine: Engine) -> None:
+    from datetime import datetime
+
+    from sqlalchemy.exc import StatementError
+
+    row = repository.passage_row(make_passage())
+    row["passage_ts"] = datetime(2026, 1, 1)
+    with db_engine.begin() as conn, pytest.raises(StatementError, match="naive"):
+        conn.execute(Passage.__table__.insert(), [row])

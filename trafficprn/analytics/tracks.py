@@ -35,7 +35,7 @@ class AnalyticsParams:
 
     speed_window_s: float = 1.5  # positions fitted for one speed estimate
     speed_every_s: float = 0.25  # how often a track's speed is estimated
-    min_speed_span_s: float = 0.8  # a window must span this much time to give a speed
+    min_speed_span_s: float = 0.5  # a window must span this much time to give a speed
     max_plausible_kmh: float = 160.0  # above this a passage's speed is flagged
     min_track_s: float = 0.5  # shorter tracks are no passages
     stitch_s: float = 3.0  # a fragment waits this long for the track that re-acquires it

@@ -138,6 +138,24 @@ def constant_speed(vid: int, entry: str, exit_leg: str, speed_kmh: float, t0: fl
     return v
 
 
+def vehicle_boxes(v: Vehicle) -> FloatArray:
+    """(T, 4) image px boxes of a vehicle at each of its times (cached on the vehicle):
+    bottom-centre at its ground middle, extent from its heading smoothed over +-3 m of
+    path, so the box turns gradually through a corner."""
+    cached = getattr(v, "_boxes", None)
+    if cached is not None and len(cached) == len(v.ts):
+        return np.asarray(cached)
+    p = to_px(along(v.path, v.s_m))
+    heading = along(v.path, v.s_m + 3.0) - along(v.path, v.s_m - 3.0)
+    norm = np.maximum(np.hypot(heading[:, 0], heading[:, 1]), 1e-9)
+    c, s_ = np.abs(heading[:, 0]) / norm, np.abs(heading[:, 1]) / norm
+    length, width = LENGTH_M[v.cls] * PX_PER_M, WIDTH_M[v.cls] * PX_PER_M
+    w, h = c * length + s_ * width, s_ * length + c * width
+    boxes = np.stack([p[:, 0] - w / 2, p[:, 1] - h, p[:, 0] + w / 2, p[:, 1]], axis=1)
+    object.__setattr__(v, "_boxes", boxes)
+    return boxes
+
+
 def boxes_at(vehicles: list[Vehicle], ts: float, fps: float) -> tuple[FloatArray, list[int], list[int]]:
     """Boxes (N, 4) px, vehicle ids and classes of the vehicles on the road at `ts`."""
     boxes, ids, classes = [], [], []
@@ -145,14 +163,7 @@ def boxes_at(vehicles: list[Vehicle], ts: float, fps: float) -> tuple[FloatArray
         if not len(v.ts) or ts < v.ts[0] - 0.5 / fps or ts > v.ts[-1] + 0.5 / fps:
             continue
         k = int(np.clip(np.round((ts - v.ts[0]) * fps), 0, len(v.ts) - 1))
-        g = along(v.path, v.s_m[k : k + 1])
-        p = to_px(g)[0]
-        # heading smoothed over +-3 m of path, so the box turns gradually through a corner
-        heading = along(v.path, v.s_m[k : k + 1] + 3.0)[0] - along(v.path, v.s_m[k : k + 1] - 3.0)[0]
-        c, s_ = np.abs(heading) / max(float(np.hypot(*heading)), 1e-9)
-        length, width = LENGTH_M[v.cls] * PX_PER_M, WIDTH_M[v.cls] * PX_PER_M
-        w, h = c * length + s_ * width, s_ * length + c * width
-        boxes.append([p[0] - w / 2, p[1] - h, p[0] + w / 2, p[1]])
+        boxes.append(vehicle_boxes(v)[k])
         ids.append(v.vid)
         classes.append(int(v.cls))
     return np.array(boxes).reshape(-1, 4), ids, classes

@@ -1,0 +1,8 @@
+"""Analytics test helpers (junction_factory, junction_replay) live beside the tests."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-
 from junction_factory import Vehicle, detections_at
+
 from trafficprn.config import SiteConfig
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
 from trafficprn.pipeline import Pipeline

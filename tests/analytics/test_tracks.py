@@ -7,9 +7,9 @@ from collections import Counter
 
 import numpy as np
 import pytest
-
 from junction_factory import ROAD_END_M, constant_speed, make_site, route, signal_queue
 from junction_replay import T0, run_vehicles
+
 from trafficprn.analytics.tmc import tmc_counts
 from trafficprn.types import VehicleClass
 

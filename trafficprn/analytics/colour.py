@@ -87,7 +87,9 @@ class ColourClassifier:
             arr = np.asarray(value, dtype=np.float64)
             arr = arr.reshape(-1, 3) if arr.size % 3 == 0 and arr.size > 0 else None  # type: ignore[assignment]
             if arr is None or np.any(arr < 0) or np.any(arr > 255):
-                raise ConfigError(f"palette colour {name!r} must be sRGB triples in 0..255, got {value!r}", field="palette")
+                raise ConfigError(
+                    f"palette colour {name!r} must be sRGB triples in 0..255, got {value!r}", field="palette"
+                )
             for row in arr:
                 names.append(name)
                 protos.append((int(row[0]), int(row[1]), int(row[2])))

@@ -183,7 +183,9 @@ class RapidOcrBackend:
             return []
         pred = self._det.run(None, {self._det.get_inputs()[0].name: tensor})[0]
         quads, scores = self._det_post(pred, (h, w))
-        boxes = [TextBox(np.asarray(q, dtype=np.float64).reshape(4, 2), float(s)) for q, s in zip(quads, scores, strict=True)]
+        boxes = [
+            TextBox(np.asarray(q, dtype=np.float64).reshape(4, 2), float(s)) for q, s in zip(quads, scores, strict=True)
+        ]
         return sorted(boxes, key=lambda b: -b.score)
 
     # ------------------------------------------------------------ recognition
@@ -245,7 +247,9 @@ class PaddleOcrBackend:
             raise DependencyError(f"the paddleocr OCR backend is not installed; {PADDLEOCR_INSTALL}")
         for label, path in (("det_model_dir", det_model_dir), ("rec_model_dir", rec_model_dir)):
             if path is None or not Path(path).is_dir():
-                raise DependencyError(f"paddleocr needs a local model folder for {label} (got {path}); {PADDLEOCR_INSTALL}")
+                raise DependencyError(
+                    f"paddleocr needs a local model folder for {label} (got {path}); {PADDLEOCR_INSTALL}"
+                )
         paddleocr = importlib.import_module("paddleocr")
         self._det = paddleocr.TextDetection(model_dir=str(det_model_dir))
         self._rec = paddleocr.TextRecognition(model_dir=str(rec_model_dir))

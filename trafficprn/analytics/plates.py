@@ -72,7 +72,9 @@ class PlateFormat:
             return None
         slots = "".join(c for c in template.upper() if c.isalnum())
         if not slots:
-            raise ConfigError(f"plate format {template!r} has no L/D slots; expected e.g. 'LLL-DDDD'", field="plate_format")
+            raise ConfigError(
+                f"plate format {template!r} has no L/D slots; expected e.g. 'LLL-DDDD'", field="plate_format"
+            )
         return cls(slots)
 
     def __len__(self) -> int:
@@ -83,8 +85,8 @@ class PlateFormat:
 
         Reads longer than the template are fitted by the window needing fewest repairs
         (a stray border mark or country code). At a letter slot a digit becomes the
-        recogniser's best letter candidate, else its look-alike (0->O, 1->I, 8->B, 5->S,
-        ...); at a digit slot the reverse.
+        recogniser's runner-up letter when that has some probability (>= 0.05), else its
+        look-alike (0->O, 1->I, 8->B, 5->S, ...); at a digit slot the reverse.
         """
         found = self.fit_at(read)
         return None if found is None else (found[0], found[1])
@@ -107,7 +109,7 @@ class PlateFormat:
         for k, slot in enumerate(self.template):
             i = start + k
             ch = read.text[i]
-            cands = [c for c, _ in read.candidates[i]] if i < len(read.candidates) else []
+            cands = list(read.candidates[i]) if i < len(read.candidates) else []
             want: Callable[[str], bool]
             if slot == "L":
                 want = str.isalpha
@@ -121,8 +123,13 @@ class PlateFormat:
             if want(ch):
                 chars.append(ch)
                 continue
-            alt = next((c for c in cands if want(c)), None)
-            fix = mapped if mapped is not None and want(mapped) else alt
+            alt = next(((c, p) for c, p in cands if want(c)), None)
+            if alt is not None and alt[1] >= 0.05:  # a real runner-up of the recogniser
+                fix: str | None = alt[0]
+            elif mapped is not None and want(mapped):  # else the look-alike
+                fix = mapped
+            else:
+                fix = None if alt is None else alt[0]
             if fix is None:
                 return None
             chars.append(fix)
@@ -200,6 +207,13 @@ class PlateReader:
         self.max_candidates = max_candidates
 
     # ------------------------------------------------------------ public
+    def warm_up(self) -> None:
+        """Load the models and run them once, so that the first real read is not slow."""
+        blank = np.full((64, 200, 3), 200, dtype=np.uint8)
+        cv2.putText(blank, "ABC1234", (8, 44), cv2.FONT_HERSHEY_SIMPLEX, 1.2, (20, 20, 20), 3)
+        self.backend.recognise(blank, PLATE_ALPHABET)
+        self.backend.detect(blank)
+
     def read(self, crop_bgr: np.ndarray | None) -> PlateResult | None:
         """The best plate in the crop, or None ("no plate") for empty, tiny or plate-less crops."""
         image = self._as_image(crop_bgr)
@@ -238,7 +252,9 @@ class PlateReader:
         window = confs[start : start + len(fixed)]
         # each repaired or dropped character costs confidence
         penalty = 0.9**repairs
-        char_conf = tuple(float(c) * (1.0 if a == b else 0.8) for c, a, b in zip(window, read.text[start:], fixed, strict=False))
+        char_conf = tuple(
+            float(c) * (1.0 if a == b else 0.8) for c, a, b in zip(window, read.text[start:], fixed, strict=False)
+        )
         return PlateResult(fixed, float(np.mean(char_conf)) * penalty, char_conf)
 
     # ------------------------------------------------------------ internals
@@ -351,7 +367,8 @@ class TrackPlateFuser:
     `reads_per_track` best by quality, the track has no read in flight, and fewer than
     `max_pending` reads wait in the pool; otherwise it is dropped (and counted). Each
     track submits at most 2 x reads_per_track crops. State is bounded (`max_tracks`,
-    least recently offered evicted); call forget() when a track ends.
+    least recently offered evicted); call forget() when a track ends. With warm_up the
+    reader's models load on the worker right away.
     """
 
     def __init__(
@@ -363,6 +380,7 @@ class TrackPlateFuser:
         reads_per_track: int = 3,
         min_quality: float = 0.0,
         max_tracks: int = 512,
+        warm_up: bool = True,
     ) -> None:
         if max_workers < 1 or max_pending < 1 or reads_per_track < 1:
             raise ConfigError(
@@ -381,6 +399,14 @@ class TrackPlateFuser:
         self._pending = 0
         self._tracks: OrderedDict[int, _TrackState] = OrderedDict()
         self._closed = False
+        if warm_up:  # load the models on the worker, not on the first offer's critical path
+            self._pool.submit(self._warm_up)
+
+    def _warm_up(self) -> None:
+        try:
+            self.reader.warm_up()
+        except Exception:  # reported again, with its cause, by the first real read
+            log.exception("plate reader warm-up failed")
 
     def offer(self, track_id: int, crop_bgr: np.ndarray, quality: float) -> bool:
         """Offer a crop of a track; True when it was queued for reading. Never blocks."""

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
@@ -339,7 +340,10 @@ class Trainer:
                 if end_of_run or (self.batch_index == 0 and self.epoch % cfg.val_every == 0):
                     metrics = self.validate()
                     score = fitness(metrics)
-                    bar.write(f"epoch {self.epoch}: mAP@0.5 {metrics.map50:.3f}  mAP@0.5:0.95 {metrics.map50_95:.3f}")
+                    tqdm.write(
+                        f"epoch {self.epoch}: mAP@0.5 {metrics.map50:.3f}  mAP@0.5:0.95 {metrics.map50_95:.3f}",
+                        file=sys.stderr,
+                    )
                     if score > self.best_fitness:
                         self.best_fitness = score
                         self.checkpoint(self.run_dir / "best.pt")

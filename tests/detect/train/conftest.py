@@ -1,5 +1,6 @@
-"""A tiny YOLO-format dataset drawn on the fly: coloured boxes on a noisy road grey,
-class by colour, so a few training steps have something learnable."""
+"""Fixtures for the training tests: a tiny YOLO-format dataset drawn on the fly
+(coloured boxes on a noisy road grey, class by colour, so a few training steps have
+something learnable) and a half-width tiny-PRN cfg that trains fast."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 NAMES = ["car", "bus", "truck"]
 COLOURS = [(40, 40, 220), (220, 160, 40), (40, 200, 60)]  # BGR per class
@@ -33,3 +35,22 @@ def write_dataset(root: Path, n_train: int = 16, n_val: int = 4, size: int = 96,
     data = root / "data.yaml"
     data.write_text("path: .\ntrain: images/train\nval: images/val\nnames: [car, bus, truck]\n")
     return data
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="session")
+def half_prn_cfg(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """yolov3-tiny-prn with every non-head conv at half width (4x fewer FLOPs)."""
+    import re
+
+    from trafficprn.resources import data_dir
+
+    text = (data_dir() / "cfg" / "yolov3-tiny-prn.cfg").read_text()
+    text = re.sub(r"filters=(\d+)", lambda m: f"filters={m.group(1) if m.group(1) == '255' else int(m.group(1)) // 2}", text)
+    path = tmp_path_factory.mktemp("cfg") / "half-prn.cfg"
+    path.write_text(text)
+    return path

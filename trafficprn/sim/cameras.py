@@ -68,8 +68,10 @@ class SimCamera:
 
     def ground_points(self, px: FloatArray) -> tuple[FloatArray, np.ndarray]:
         """(N, 2) image px -> ((N, 2) ground m, (N,) bool hits the ground in front of the camera)."""
-        rays_c = self.lens.unproject(px)
-        rays_w = rays_c @ self.rotation
+        return self.ground_from_rays(self.lens.unproject(px) @ self.rotation)
+
+    def ground_from_rays(self, rays_w: FloatArray) -> tuple[FloatArray, np.ndarray]:
+        """(N, 3) ground-frame rays from the camera -> ((N, 2) ground m, (N,) bool hit)."""
         with np.errstate(invalid="ignore", divide="ignore"):
             t = -self.position_m[2] / rays_w[:, 2]
             ok = np.isfinite(t) & (t > 0) & np.isfinite(rays_w).all(axis=1)

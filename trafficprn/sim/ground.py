@@ -92,9 +92,10 @@ def road_texture(network: Network, half_extent_m: float, style: GroundStyle, rng
         _fill(tex, j, style.asphalt_bgr)
     # asphalt grain and patches (blurred noise, once per scene)
     grain = rng.normal(0, 1, (n // 4, n // 4)).astype(np.float32)
-    grain = cv2.resize(cv2.GaussianBlur(grain, (0, 0), 2.0), (n, n)) * 5 + rng.normal(0, 3, (n, n)).astype(np.float32)
-    img = tex.image_bgr.astype(np.float32) + grain[:, :, None]
-    tex.image_bgr[:] = np.clip(img, 0, 255).astype(np.uint8)
+    fine = rng.normal(0, 3, (509, 509)).astype(np.float32)
+    reps = n // 509 + 1
+    grain = cv2.resize(cv2.GaussianBlur(grain, (0, 0), 2.0), (n, n)) * 5 + np.tile(fine, (reps, reps))[:n, :n]
+    cv2.add(tex.image_bgr, cv2.merge([grain, grain, grain]), dst=tex.image_bgr, dtype=cv2.CV_8U)
     _markings(tex, network, style)
     return tex
 
@@ -136,32 +137,46 @@ def _markings(tex: RoadTexture, network: Network, style: GroundStyle) -> None:
 
 
 def render_background(cam: SimCamera, tex: RoadTexture, style: GroundStyle, supersample: int = 2) -> np.ndarray:
-    """(H, W, 3) uint8: the road texture, sky and haze seen through `cam`."""
+    """(H, W, 3) uint8: the road texture, sky and haze seen through `cam`.
+
+    Rays are cast once per pixel; the texel maps are upsampled `supersample` times for
+    the texture lookup, which is then area-downsampled (anti-aliasing far markings).
+    """
     w, h = cam.image_size
-    sw, sh = w * supersample, h * supersample
-    xs = (np.arange(sw) + 0.5) / supersample - 0.5
-    ys = (np.arange(sh) + 0.5) / supersample - 0.5
-    gx, gy = np.meshgrid(xs, ys)
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     px = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    ground, hit = cam.ground_points(px)
-    texel = tex.to_texel(ground).astype(np.float32)
-    texel[~hit] = -10
-    maps = texel.reshape(sh, sw, 2)
-    img = cv2.remap(tex.image_bgr, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                    borderValue=style.grass_bgr)
-    dist = np.linalg.norm(ground - cam.position_m[:2], axis=1).reshape(sh, sw)
-    haze = np.clip((dist - 40.0) / 250.0, 0, 0.85)
-    haze[~hit.reshape(sh, sw)] = 1.0
-    rays_w = cam.lens.unproject(px) @ cam.rotation
-    elev = np.clip(np.nan_to_num(rays_w[:, 2], nan=0.0), 0, 1).reshape(sh, sw)
-    sky = np.array(style.haze_bgr, np.float32) * (1 - elev[..., None] * 2).clip(0, 1) + np.array(
-        style.sky_bgr, np.float32) * (elev[..., None] * 2).clip(0, 1)
-    sky_mask = ~hit.reshape(sh, sw)
-    out = img.astype(np.float32) * (1 - haze[..., None]) + np.array(style.haze_bgr, np.float32) * haze[..., None]
-    out[sky_mask] = sky[sky_mask]
-    valid = cam.lens.valid(px).reshape(sh, sw)
-    out[~valid] = 0
-    out_u8 = np.clip(out, 0, 255).astype(np.uint8)
+    del gx, gy
+    rays_c = cam.lens.unproject(px)
+    del px
+    finite = np.isfinite(rays_c).all(axis=1)
+    valid = finite & (np.nan_to_num(rays_c[:, 2], nan=-2.0) >= np.cos(cam.lens.max_theta_rad) - 1e-9)
+    rays_w = rays_c @ cam.rotation
+    del rays_c
+    ground, hit = cam.ground_from_rays(rays_w)
+    texel = tex.to_texel(ground).astype(np.float32).reshape(h, w, 2)
+    dist = np.linalg.norm(ground - cam.position_m[:2], axis=1).astype(np.float32).reshape(h, w)
+    hit2 = hit.reshape(h, w)
+    dist[~hit2] = 1e4
+    texel[~hit2] = -10
     if supersample > 1:
-        out_u8 = cv2.resize(out_u8, (w, h), interpolation=cv2.INTER_AREA)
-    return out_u8
+        sw, sh = w * supersample, h * supersample
+        # pixel centres of the fine grid, in coarse pixel coordinates
+        fx = ((np.arange(sw) + 0.5) / supersample - 0.5).astype(np.float32)
+        fy = ((np.arange(sh) + 0.5) / supersample - 0.5).astype(np.float32)
+        mx, my = np.meshgrid(fx, fy)
+        fine = cv2.remap(texel, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        img = cv2.remap(tex.image_bgr, fine[..., 0], fine[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=style.grass_bgr)
+        img = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+    else:
+        img = cv2.remap(tex.image_bgr, texel[..., 0], texel[..., 1], cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=style.grass_bgr)
+    elev = np.clip(np.nan_to_num(rays_w[:, 2], nan=0.0), 0, 1).astype(np.float32).reshape(h, w)
+    haze = np.clip((dist - 40.0) / 250.0, 0, 0.85)
+    haze[~hit2] = 1.0
+    sky_w = np.clip(elev * 2, 0, 1)[..., None]
+    sky = np.array(style.haze_bgr, np.float32) * (1 - sky_w) + np.array(style.sky_bgr, np.float32) * sky_w
+    hz = haze[..., None]
+    out = img.astype(np.float32) * (1 - hz) + np.array(style.haze_bgr, np.float32) * hz
+    out = np.where((~hit2)[..., None], sky, out) * valid.reshape(h, w, 1)
+    return np.clip(out, 0, 255).astype(np.uint8)

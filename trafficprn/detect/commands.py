@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,10 @@ def _model_export(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
+    if not getattr(args, "debug", False):
+        # FFmpeg logs decoder complaints (e.g. about a truncated file) straight to stderr;
+        # we report them as one line ourselves. Read by OpenCV at its first capture.
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     from trafficprn.detect.run import is_video, run_on_image, run_on_video
     from trafficprn.detect.runtime import load_detector
     from trafficprn.errors import ModelError

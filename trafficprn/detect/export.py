@@ -99,7 +99,7 @@ def export_onnx(
         with warnings.catch_warnings():
             # The tracer warns about shape-dependent branches (max-pool padding, partial
             # shortcuts); shapes are fixed per export except the batch, which they ignore.
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", torch.jit._trace.TracerWarning)
             warnings.simplefilter("ignore", DeprecationWarning)  # dynamo=False is deliberate
             torch.onnx.export(
                 model,

@@ -142,8 +142,7 @@ class TrafficAnalytics:
         except CalibrationError:
             ground_m = np.full((len(tracks), 2), np.nan)
         usable = np.asarray(np.isfinite(ground_m).all(axis=1), dtype=bool)
-        if self.area_px is not None:
-            usable &= points_in_polygon(anchor_px, self.area_px)
+        in_area = usable if self.area_px is None else usable & points_in_polygon(anchor_px, self.area_px)
         entry = self.zones.entry_of(anchor_px)
         exit_ = self.zones.exit_of(anchor_px)
         lane = lanes_of(self.lanes, anchor_px) if self.lanes else np.full(len(tracks), -1)
@@ -168,7 +167,7 @@ class TrafficAnalytics:
                     st.ts.popleft()
                     st.xy_m.popleft()
                 if ts >= st.next_speed_ts:
-                    self._estimate_speed(st, ts)
+                    self._estimate_speed(st, ts, bool(in_area[i]))
 
     def _zones(self, st: TrackState, entry: int, exit_: int, ts: float) -> None:
         if entry >= 0 and st.entry < 0:
@@ -184,7 +183,9 @@ class TrafficAnalytics:
         if exit_ >= 0:
             st.exit = exit_
 
-    def _estimate_speed(self, st: TrackState, ts: float) -> None:
+    def _estimate_speed(self, st: TrackState, ts: float, in_area: bool) -> None:
+        """Current speed from the last speed_window_s of positions; kept for the vehicle's
+        summary only inside the calibrated area (outside it the ground is extrapolated)."""
         p = self.params
         st.next_speed_ts = ts + p.speed_every_s
         t = np.fromiter(st.ts, dtype=np.float64, count=len(st.ts))
@@ -198,9 +199,10 @@ class TrafficAnalytics:
         st.velocity_mps = v
         speed = float(np.hypot(v[0], v[1]) * MPS_TO_KMH)
         st.speed_kmh = speed
-        st.speeds_kmh.append(speed)
-        if len(st.speeds_kmh) > p.max_speed_samples:
-            st.speeds_kmh = st.speeds_kmh[::2]
+        if in_area:
+            st.speeds_kmh.append(speed)
+            if len(st.speeds_kmh) > p.max_speed_samples:
+                st.speeds_kmh = st.speeds_kmh[::2]
         if speed < self.queue_cfg.stopped_kmh:
             if st.slow_since is None:
                 st.slow_since = ts

@@ -54,7 +54,7 @@ def classify_turn(angle_deg: float, driving_side: Literal["right", "left"], same
 @dataclass(frozen=True)
 class LegGeometry:
     """Per leg on the ground: inbound direction (towards the junction centre, unit vector)
-    and outbound direction (away from it)."""
+    and outbound direction (away from it), along the leg's axis."""
 
     name: str
     inbound: FloatArray
@@ -84,12 +84,18 @@ class Zones:
             exit_g = ground.image_to_ground(np.array([polygon_centroid(p) for p in self._exit]))
         except CalibrationError as exc:
             raise ConfigError(f"leg zones cannot be mapped to the ground: {exc}", field="legs") from None
-        centre = np.concatenate([entry_g, exit_g]).mean(axis=0)
+        # a leg's axis runs from the junction centre to the middle of its two zones, which
+        # lies on the road's centre line whatever the lane offsets
+        leg_mid = (entry_g + exit_g) / 2.0
+        centre = leg_mid.mean(axis=0)
         out = []
         for i, name in enumerate(self.names):
-            inbound = centre - entry_g[i]
-            outbound = exit_g[i] - centre
-            out.append(LegGeometry(name, inbound / np.linalg.norm(inbound), outbound / np.linalg.norm(outbound)))
+            outward = leg_mid[i] - centre
+            norm = float(np.linalg.norm(outward))
+            if not np.isfinite(norm) or norm < 1e-6:
+                raise ConfigError("leg zones sit on the junction centre; cannot tell the leg's direction",
+                                  field=f"legs[{i}]")
+            out.append(LegGeometry(name, -outward / norm, outward / norm))
         return out
 
     def _member(self, polygons: list[FloatArray], anchor_px: FloatArray) -> IntArray:

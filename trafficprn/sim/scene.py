@@ -90,8 +90,10 @@ def render_scene(sc: Scenario, out: Path, opts: SceneOptions, progress: Callable
                     first, _ = seen.get(vid, (ts, ts))
                     seen[vid] = (first, ts)
                     a = anchors[row_of[vid]]
-                    objects.append({"track_id": vid + 1, "class": traffic.vehicles[vid].cls, "xyxy": o["xyxy"],
+                    v = traffic.vehicles[vid]
+                    objects.append({"track_id": vid + 1, "class": v.cls, "xyxy": o["xyxy"],
                                     "visibility": o["visibility"], "plate_xyxy": o["plate_xyxy"],
+                                    "colour": v.colour, "plate": v.plate,
                                     "anchor_px": [round(float(a[0]), 1), round(float(a[1]), 1)]})
                 frames_f.write(_dumps({"index": k, "ts": ts, "objects": objects}) + "\n")
                 if writer is not None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trafficprn.errors import DependencyError, ScenarioError
-from trafficprn.sim.scenario import LEG_NAMES, MOVEMENTS, Scenario, movement_target
+from trafficprn.sim.scenario import MOVEMENTS, Scenario, movement_target
 from trafficprn.types import FloatArray, IntArray
 
 INSTALL_HINT = "SUMO is not installed; install it with: pip install 'trafficprn[sim]'"

@@ -3,7 +3,6 @@ with the store's Alembic upgrade; an app on it; a site.yaml in a temp folder."""
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +13,10 @@ from fastapi.testclient import TestClient
 sys.path.insert(0, str(Path(__file__).parent))
 
 import seeding  # noqa: E402
+from api_helpers import API_KEY, make_client  # noqa: E402
 
-from trafficprn.api import create_app  # noqa: E402
-from trafficprn.settings import Settings  # noqa: E402
 from trafficprn.store import db as store_db  # noqa: E402
 from trafficprn.store.testing import DEFAULT_ADMIN_URL, create_database, drop_database, postgres_reachable  # noqa: E402
-
-API_KEY = "test-key-123"
 
 
 @pytest.fixture(scope="session")
@@ -55,12 +51,6 @@ def site_path(tmp_path: Path) -> Path:
     return seeding.write_site(tmp_path / "site.yaml")
 
 
-def make_client(url: str, site: Path | None, **overrides: object) -> TestClient:
-    values: dict[str, object] = {"database_url": url, "api_key": API_KEY, "site_path": str(site) if site else None}
-    settings = Settings(**{**values, **overrides})
-    return TestClient(create_app(settings))
-
-
 @pytest.fixture
 def client(seeded_url: str, site_path: Path) -> Iterator[TestClient]:
     with make_client(seeded_url, site_path) as c:
@@ -72,4 +62,3 @@ def key() -> dict[str, str]:
     return {"X-API-Key": API_KEY}
 
 
-__all__ = ["API_KEY", "make_client", "seeding", "shutil"]

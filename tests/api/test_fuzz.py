@@ -12,14 +12,13 @@ from pathlib import Path
 import pytest
 import schemathesis
 import seeding
-from conftest import API_KEY
+from api_helpers import API_KEY
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from trafficprn.api import create_app
 from trafficprn.settings import Settings
 from trafficprn.store.db import upgrade
-
 
 # The app is built at collection (it touches no database then); the fixture below
 # migrates and seeds its SQLite file before the first case runs.

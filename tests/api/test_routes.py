@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import seeding
 import yaml
-from conftest import API_KEY, make_client
+from api_helpers import API_KEY, make_client
 from fastapi.testclient import TestClient
 
 from trafficprn.config import load_site
@@ -55,7 +55,7 @@ def test_cameras_status_and_uptime(client: TestClient) -> None:
     ],
 )
 def test_passage_filters_and_cursor(client: TestClient, params: dict[str, object], keep: object) -> None:
-    expected = sorted((p.uuid for p in PASSAGES if keep(p)))  # type: ignore[operator]
+    expected = sorted(p.uuid for p in PASSAGES if keep(p))  # type: ignore[operator]
     got: list[dict[str, object]] = []
     cursor = None
     for _ in range(100):

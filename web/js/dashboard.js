@@ -10,6 +10,13 @@ const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, lastEvent: null };
 
+function localInput(iso) {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return "";
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
 function range() {
   if (params.get("from") && params.get("to")) return { from: params.get("from"), to: params.get("to"), label: "custom range" };
   const now = new Date();
@@ -44,6 +51,10 @@ function renderLive(cam) {
   const live = $("live");
   $("camera-status").textContent = cam.status === "up" ? `up for ${fmtDuration(cam.uptime_s)}`
     : cam.status === "down" ? `down since ${cam.since_ts ? fmtDateTime(cam.since_ts) : "?"}` : "status unknown";
+  const facts = [["Uptime 24 h", cam.uptime_ratio_24h === null ? "–" : fmtPct(cam.uptime_ratio_24h)],
+    ["Last vehicle", cam.last_passage_ts ? fmtDateTime(cam.last_passage_ts) : "–"], ["Legs", cam.legs.join(" · ") || "–"],
+    ["Lanes", cam.lanes.join(" · ") || "–"]];
+  $("camera-facts").replaceChildren(...facts.map(([k, v]) => el("span", {}, `${k} `, el("b", {}, v))));
   if (live.dataset.camera === cam.name) return;
   live.dataset.camera = cam.name;
   if (!cam.live) { live.replaceChildren(el("div", { class: "msg" }, "No live view configured for this camera (live_url).")); return; }
@@ -67,11 +78,37 @@ function renderCounts(tmc, speeds) {
     kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down during these" : "camera up throughout"),
     kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
   );
+  renderShares(tmc);
   const multiDay = tmc.rows.length && tmc.rows[tmc.rows.length - 1].start_ts - tmc.rows[0].start_ts > 86400;
   const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: r.by_movement, complete: r.complete }));
   stackedBars($("counts-chart"), rows, MOVEMENTS, MOVEMENT_COLOURS, { label: "Vehicles per interval by movement" });
   $("counts-legend").replaceChildren(...MOVEMENTS.map((m) => el("span", { style: `--c:${MOVEMENT_COLOURS[m]}` }, MOVEMENT_NAMES[m])));
   renderOd(tmc);
+}
+
+function shareBar(title, parts) {
+  const total = parts.reduce((s, p) => s + p.value, 0);
+  const bar = el("div", { class: "sharebar", role: "img", "aria-label": `${title}: ${parts.map((p) => `${p.label} ${p.value}`).join(", ")}` },
+    ...parts.filter((p) => p.value > 0).map((p) => {
+      const pct = (100 * p.value) / total;
+      return el("span", { style: `width:${pct}%; background:${p.colour}`, title: `${p.label}: ${fmtNum(p.value)} (${pct.toFixed(1)} %)` }, pct >= 8 ? `${p.label} ${pct.toFixed(0)}%` : "");
+    }));
+  return el("div", {}, el("div", { class: "share-title" }, title), total ? bar : el("div", { class: "muted" }, "No vehicles"));
+}
+
+function renderShares(tmc) {
+  const byMovement = Object.fromEntries(MOVEMENTS.map((m) => [m, 0]));
+  const byClass = {};
+  for (const [col, n] of Object.entries(tmc.totals)) {
+    const [, m, cls] = col.split("_");
+    byMovement[m] = (byMovement[m] || 0) + n;
+    byClass[cls] = (byClass[cls] || 0) + n;
+  }
+  const classColours = { car: "#0072b2", bus: "#d55e00", truck: "#e69f00", motorcycle: "#cc79a7", bicycle: "#009e73", person: "#56b4e9" };
+  $("shares").replaceChildren(
+    shareBar("Movements", MOVEMENTS.map((m) => ({ label: MOVEMENT_NAMES[m], value: byMovement[m], colour: MOVEMENT_COLOURS[m] }))),
+    shareBar("Vehicle classes", Object.entries(byClass).sort((a, b) => b[1] - a[1]).map(([c, v]) => ({ label: c, value: v, colour: classColours[c] || "#555" }))),
+  );
 }
 
 function renderOd(tmc) {
@@ -201,13 +238,20 @@ function setupKeyDialog() {
 async function main() {
   setupKeyDialog();
   if (params.get("interval")) $("interval").value = params.get("interval");
+  if (params.get("from") && params.get("to")) {
+    $("range").value = "custom";
+    $("custom-from").value = localInput(params.get("from"));
+    $("custom-to").value = localInput(params.get("to"));
+    $("custom-from-l").hidden = false; $("custom-to-l").hidden = false;
+  }
   $("range").addEventListener("change", () => {
     const custom = $("range").value === "custom";
     $("custom-from-l").hidden = !custom; $("custom-to-l").hidden = !custom;
     params.delete("from"); params.delete("to");
     refresh();
   });
-  for (const id of ["custom-from", "custom-to", "interval"]) $(id).addEventListener("change", () => refresh());
+  for (const id of ["custom-from", "custom-to"]) $(id).addEventListener("change", () => { params.delete("from"); params.delete("to"); refresh(); });
+  $("interval").addEventListener("change", () => refresh());
   $("passage-filters").addEventListener("input", () => loadPassages(false));
   $("passage-filters").addEventListener("reset", () => setTimeout(() => loadPassages(false), 0));
   $("more").addEventListener("click", () => loadPassages(true));

@@ -123,7 +123,10 @@ class ColourClassifier:
         weight[chroma > 20] *= 1.3  # paint is often the most saturated thing in the box
         pick = int(np.argmax(weight))
         share = sizes[pick] / sizes.sum()
-        name, margin = self._nearest(centres[pick])
+        # shading only darkens paint: the lit part (upper quartile of lightness) shows it best
+        paint = centres[pick].copy()
+        paint[0] = np.percentile(points[labels == pick, 0], 62)
+        name, margin = self._nearest(paint)
         confidence = float(np.clip((0.4 + 0.6 * share) * (0.3 + 0.7 * margin), 0.0, 1.0))
         return ColourResult(name, confidence)
 
@@ -146,7 +149,7 @@ class ColourClassifier:
             return lab  # not road-like: leave the crop alone
         out = lab.copy()
         out[..., 1:] -= 0.7 * med[1:]
-        gain = float(np.clip(ROAD_L / max(med[0], 1.0), 0.8, 1.35))
+        gain = float(np.clip((ROAD_L / max(med[0], 1.0)) ** 0.6, 0.85, 1.3))
         out[..., 0] = np.clip(out[..., 0] * gain, 0, 100)
         return out
 

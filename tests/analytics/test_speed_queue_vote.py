@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from junction_factory import STOP_M, Vehicle, lane_point, make_site
 from junction_replay import T0, run_vehicles
+
 from trafficprn.analytics.queue import queue_from_stop_line
 from trafficprn.analytics.speed import fit_velocity_mps, summarise_speeds
 from trafficprn.analytics.tmc import tmc_counts, tmc_table

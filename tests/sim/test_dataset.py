@@ -26,6 +26,6 @@ def test_dataset_has_images_labels_and_data_yaml(tmp_path: Path) -> None:
             cls, *box = line.split()
             assert 0 <= int(cls) <= 4
             cx, cy, w, h = map(float, box)
-            assert 0 <= cx - w / 2 - 1e-6 and cx + w / 2 <= 1 + 1e-6 and 0 <= cy - h / 2 - 1e-6 and cy + h / 2 <= 1 + 1e-6
+            assert cx - w / 2 >= -1e-5 and cx + w / 2 <= 1 + 1e-5 and cy - h / 2 >= -1e-5 and cy + h / 2 <= 1 + 1e-5
             n_boxes += 1
     assert n_boxes > 10

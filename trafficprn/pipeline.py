@@ -31,7 +31,7 @@ class ColourClassifier(Protocol):
 class TrackPlateFuser(Protocol):
     def offer(self, track_id: int, crop_bgr: np.ndarray, quality: float) -> Any: ...
 
-    def result(self, track_id: int) -> Any: ...
+    def result(self, track_id: int, *, wait_s: float = 0.0) -> Any: ...
 
     def forget(self, track_id: int) -> None: ...
 
@@ -51,6 +51,7 @@ class PipelineParams:
     crops_per_track: int = 6
     min_crop_px: float = 24.0  # smaller boxes are not cropped
     edge_margin_px: float = 2.0  # boxes touching the image border are not cropped
+    plate_wait_s: float = 0.0  # at a track's end, wait this long for its plate reads in flight (offline: > 0)
     analytics: AnalyticsParams = field(default_factory=AnalyticsParams)
 
 
@@ -200,7 +201,7 @@ class Pipeline:
             state = self._crops.pop(tid)
             plate = None
             if self.plates is not None:
-                plate = self.plates.result(tid)
+                plate = self.plates.result(tid, wait_s=self.params.plate_wait_s)
                 self.plates.forget(tid)
             self._ended[tid] = (state.colours, plate)
             while len(self._ended) > 512:

@@ -1,0 +1,133 @@
+"""The per-camera Pipeline end to end on rendered frames: COCO class mapping, tracking,
+analytics, and the real colour classifier, crop maker, plate fuser and privacy hashing
+fed from a few crops per track."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent / "analytics"))
+
+from junction_factory import constant_speed, make_site, vehicle_boxes  # noqa: E402
+
+from trafficprn.analytics.colour import ColourClassifier  # noqa: E402
+from trafficprn.analytics.plates import PlateResult, TrackPlateFuser  # noqa: E402
+from trafficprn.analytics.privacy import PlatePrivacy  # noqa: E402
+from trafficprn.config import PrivacySection  # noqa: E402
+from trafficprn.detect.classes import COCO_CLASSES  # noqa: E402
+from trafficprn.events import ListSink, PlateRead, QueueSample, VehiclePassage  # noqa: E402
+from trafficprn.pipeline import Pipeline, PipelineParams, class_map  # noqa: E402
+from trafficprn.types import Detections, FrameMeta, VehicleClass  # noqa: E402
+
+T0 = 1_780_000_000.0
+COCO = list(COCO_CLASSES)
+
+
+def test_class_map_keeps_vehicles_only() -> None:
+    m = class_map(COCO)
+    assert m[COCO.index("car")] == VehicleClass.CAR and m[COCO.index("motorbike")] == VehicleClass.MOTORCYCLE
+    assert m[COCO.index("truck")] == VehicleClass.TRUCK and m[COCO.index("bicycle")] == VehicleClass.BICYCLE
+    assert m[COCO.index("person")] == -1 and m[COCO.index("traffic light")] == -1
+    assert class_map(["Car", "bus", "tree"]).tolist() == [0, 1, -1]
+
+
+class RenderedDetector:
+    """Detector protocol over frames this test renders: returns the true boxes (COCO class
+    ids) it was told, plus a pedestrian, which the pipeline must drop."""
+
+    class_names = COCO
+
+    def __init__(self) -> None:
+        self.next = Detections.empty()
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        person = Detections(np.array([[100.0, 100.0, 120.0, 160.0]]), np.array([0.8]), np.array([0]))
+        return Detections.concat([self.next, person])
+
+
+class FixedPlateReader:
+    """A plate reader that reads one fixed text: the OCR itself is tested in test_plates;
+    here the fuser, the privacy hash and the pipeline's wiring are under test."""
+
+    format = None  # no plate format to fit
+
+    def __init__(self) -> None:
+        self.crops = 0
+
+    def warm_up(self) -> None:
+        pass
+
+    def read(self, crop_bgr: np.ndarray) -> PlateResult:
+        self.crops += 1
+        return PlateResult("ABC1234", 0.9)
+
+
+@pytest.fixture(scope="module")
+def run():
+    fps = 10.0
+    site = make_site()
+    cam = site.cameras[0]
+    vehicles = [
+        constant_speed(1, "W", "E", 30.0, T0, fps),  # red car, through
+        constant_speed(2, "N", "W", 25.0, T0 + 1.0, fps, VehicleClass.TRUCK),  # blue truck, right turn
+    ]
+    colours_bgr = {1: (30, 25, 190), 2: (170, 80, 20)}
+    coco_id = {VehicleClass.CAR: COCO.index("car"), VehicleClass.TRUCK: COCO.index("truck")}
+    reader = FixedPlateReader()
+    fuser = TrackPlateFuser(reader, reads_per_track=2)  # type: ignore[arg-type]
+    sink = ListSink()
+    detector = RenderedDetector()
+    pipe = Pipeline(
+        site, cam, detector, sinks=[sink], colour=ColourClassifier(), plates=fuser,
+        privacy=PlatePrivacy.from_config(PrivacySection(plates="hash"), "test-secret"),
+        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0),
+    )
+    t_end = max(float(v.ts[-1]) for v in vehicles) + 2.0
+    results = []
+    for i in range(int((t_end - T0) * fps)):
+        ts = T0 + i / fps
+        image = np.full((1280, 1280, 3), 90, np.uint8)
+        rows = []
+        for v in vehicles:
+            k = int(round((ts - v.ts[0]) * fps))
+            if 0 <= k < len(v.ts):
+                box = vehicle_boxes(v)[k]
+                x1, y1, x2, y2 = np.round(box).astype(int)
+                image[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = colours_bgr[v.vid]
+                rows.append((box, coco_id[v.cls]))
+        detector.next = Detections(
+            np.array([r[0] for r in rows]).reshape(-1, 4), np.full(len(rows), 0.9), np.array([r[1] for r in rows])
+        )
+        results.append(pipe.process(image, FrameMeta(cam.name, ts, i)))
+    pipe.finish(t_end)
+    fuser.close()
+    return pipe, sink, results, reader
+
+
+def test_passages_carry_movement_class_colour_and_hashed_plate(run) -> None:
+    pipe, sink, results, reader = run
+    passages = sorted(sink.of_type(VehiclePassage), key=lambda p: p.first_seen_ts)
+    assert [(p.entry_leg, p.exit_leg, p.movement, p.vehicle_class) for p in passages] == [
+        ("W", "E", "T", "car"),
+        ("N", "W", "R", "truck"),
+    ]
+    assert [p.colour for p in passages] == ["red", "blue"]
+    for p in passages:
+        assert p.plate_text is None and p.plate_hash is not None and len(p.plate_hash) == 64
+        assert p.plate_confidence == pytest.approx(0.9)
+    assert len(sink.of_type(PlateRead)) == 2
+    assert sink.of_type(QueueSample)
+
+
+def test_only_vehicles_are_tracked_and_crops_stay_few(run) -> None:
+    pipe, sink, results, reader = run
+    tracked = [r.detections for r in results if len(r.detections)]
+    assert tracked and all(set(d.class_id.tolist()) <= {VehicleClass.CAR, VehicleClass.TRUCK} for d in tracked)
+    frames_with_vehicles = len(tracked)
+    assert reader.crops <= 2 * 2 * 2  # reads_per_track bound of the fuser
+    assert pipe._crops == {}  # per-track crop state dropped with the tracks
+    assert frames_with_vehicles > 50

@@ -88,13 +88,13 @@ def fisheye_camera(size_px: int = 1280, height_m: float = 10.0, fov_deg: float =
     return SimCamera("fisheye-1", lens, look_rotation(np.array([0.0, 0.0, -1.0])), np.array([0.0, 0.0, height_m]))
 
 
-def pole_camera(size_px: tuple[int, int] = (1280, 720), hfov_deg: float = 72.0) -> SimCamera:
-    """A pole-mounted pinhole on the south leg, 8 m high, looking north along the leg."""
+def pole_camera(size_px: tuple[int, int] = (1280, 720), hfov_deg: float = 64.0) -> SimCamera:
+    """A pole-mounted pinhole beside the south leg, 7 m high, looking north along the leg."""
     w, h = size_px
     f = (w / 2) / np.tan(np.radians(hfov_deg / 2))
     lens = PinholeLens(model="pinhole", image_size=(w, h), fx=f, fy=f, cx=w / 2, cy=h / 2)
-    pos = np.array([10.5, -34.0, 8.0])
-    target = np.array([-1.0, 2.0, 0.0])
+    pos = np.array([9.5, -33.0, 7.0])
+    target = np.array([-1.0, 0.0, 0.0])
     return SimCamera("pole-1", lens, look_rotation(target - pos), pos)
 
 

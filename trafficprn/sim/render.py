@@ -45,11 +45,12 @@ def plate_texture(text: str) -> np.ndarray:
     cv2.rectangle(img, (2, 2), (w - 3, h - 3), (20, 20, 20), 3)
     cv2.rectangle(img, (5, 5), (24, h - 6), (150, 50, 20), -1)
     font = cv2.FONT_HERSHEY_DUPLEX
-    scale = 1.45
-    (tw, th), _ = cv2.getTextSize(text, font, scale, 3)
-    scale *= min(1.0, (w - 40) / tw)
-    (tw, th), _ = cv2.getTextSize(text, font, scale, 3)
-    cv2.putText(img, text, (28 + (w - 34 - tw) // 2, (h + th) // 2), font, scale, (15, 15, 15), 3, cv2.LINE_AA)
+    thick = 4
+    scale = 1.7
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    scale *= min((w - 40) / tw, (h - 16) / th)
+    (tw, th), _ = cv2.getTextSize(text, font, scale, thick)
+    cv2.putText(img, text, (28 + (w - 32 - tw) // 2, (h + th) // 2), font, scale, (15, 15, 15), thick, cv2.LINE_AA)
     return img
 
 
@@ -205,12 +206,17 @@ class Renderer:
         if look.plate_tex is None or x1 - x0 < 12 or y1 - y0 < 4 or x0 < 0 or y0 < 0 or x1 > ww or y1 > hh:
             cv2.fillPoly(img, [np.round(corners_px * 4).astype(np.int32)], bgr.tolist(), cv2.LINE_AA, shift=2)
             return
-        tw, th = PLATE_TEX
+        tex = look.plate_tex
+        quad_w = float(max(np.linalg.norm(corners_px[1] - corners_px[0]), np.linalg.norm(corners_px[2] - corners_px[3])))
+        if quad_w < tex.shape[1] / 1.5:  # pre-shrink so the warp does not alias
+            f = max(quad_w * 1.5, 16.0) / tex.shape[1]
+            tex = cv2.resize(tex, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        th, tw = tex.shape[:2]
         src = np.float32([[0, th], [tw, th], [tw, 0], [0, 0]])
         dst = (corners_px - [x0, y0]).astype(np.float32)
         mtx = cv2.getPerspectiveTransform(src, dst)
-        tex = (look.plate_tex.astype(np.float32) * (bgr / 236.0)).clip(0, 255).astype(np.uint8)
-        patch = cv2.warpPerspective(tex, mtx, (x1 - x0, y1 - y0), flags=cv2.INTER_AREA)
+        tex = (tex.astype(np.float32) * (bgr / 236.0)).clip(0, 255).astype(np.uint8)
+        patch = cv2.warpPerspective(tex, mtx, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR)
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         cv2.fillPoly(mask, [np.round(dst * 4).astype(np.int32)], 255, cv2.LINE_8, shift=2)
         roi = img[y0:y1, x0:x1]

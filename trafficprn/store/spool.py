@@ -100,9 +100,14 @@ class Spool:
         except OSError:
             self._lock_file.close()
             raise StoreError(f"spool folder {self.folder} is in use by another process") from None
-        self._committed = self._read_committed()
-        self._recover()
-        self._pending = self._count_lines(self._committed, self._end)
+        try:
+            self._committed = self._read_committed()
+            self._recover()
+            self._pending = self._count_lines(self._committed, self._end)
+        except BaseException:
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            raise
         self._out: BinaryIO | None = None
         self._approx_bytes = self.size_bytes()
 
@@ -204,7 +209,7 @@ class Spool:
             try:
                 out.write(data)
                 out.flush()
-                os.fsync(out.fileno())
+                os.fdatasync(out.fileno())
             except OSError as exc:
                 raise StoreError(f"cannot write spool {self.folder}: {exc.strerror}") from None
             self._end = Position(self._end.segment, self._end.offset + len(data))

@@ -79,12 +79,12 @@ def road_texture(network: Network, half_extent_m: float, style: GroundStyle, rng
         c = j.mean(axis=0)
         big = c + (j - c) * (1 + SIDEWALK_M / max(np.linalg.norm(j - c, axis=1).min(), 1.0))
         _fill(tex, big, style.sidewalk_bgr)
-    kerb = tuple(int(v * 1.15) for v in style.sidewalk_bgr)
+    kerb = (int(style.sidewalk_bgr[0] * 1.15), int(style.sidewalk_bgr[1] * 1.15), int(style.sidewalk_bgr[2] * 1.15))
     for leg in legs:
         lanes = network.inbound(leg) + network.outbound(leg)
         for ln in lanes:
             a, b = ln.shape_m[0], ln.shape_m[-1]
-            _fill(tex, _rect(a, b, ln.width_m / 2 + 0.15), kerb)  # type: ignore[arg-type]
+            _fill(tex, _rect(a, b, ln.width_m / 2 + 0.15), kerb)
         for ln in lanes:
             a, b = ln.shape_m[0], ln.shape_m[-1]
             _fill(tex, _rect(a, b, ln.width_m / 2 + 0.02), style.asphalt_bgr)
@@ -109,7 +109,7 @@ def _markings(tex: RoadTexture, network: Network, style: GroundStyle) -> None:
         d = (b - a) / np.linalg.norm(b - a)
         nrm = np.array([-d[1], d[0]])  # left of the inbound direction
         half = inbound[-1].width_m / 2
-        _fill(tex, _rect(a + nrm * half, b + nrm * half, 0.08), white)  # type: ignore[arg-type]
+        _fill(tex, _rect(a + nrm * half, b + nrm * half, 0.08), white)
         for group in (inbound, outbound):
             for k in range(len(group) - 1):
                 p, q = group[k].shape_m[0], group[k].shape_m[-1]
@@ -117,7 +117,7 @@ def _markings(tex: RoadTexture, network: Network, style: GroundStyle) -> None:
                 nn = np.array([-dd[1], dd[0]]) * group[k].width_m / 2
                 length = float(np.linalg.norm(q - p))
                 for s in np.arange(0.0, length - 3.0, 9.0):
-                    _fill(tex, _rect(p + nn + dd * s, p + nn + dd * (s + 3.0), 0.07), white)  # type: ignore[arg-type]
+                    _fill(tex, _rect(p + nn + dd * s, p + nn + dd * (s + 3.0), 0.07), white)
         # stop line across the inbound lanes, at the lane ends
         ends = np.array([ln.shape_m[-1] for ln in inbound])
         hw = inbound[0].width_m / 2
@@ -179,4 +179,4 @@ def render_background(cam: SimCamera, tex: RoadTexture, style: GroundStyle, supe
     hz = haze[..., None]
     out = img.astype(np.float32) * (1 - hz) + np.array(style.haze_bgr, np.float32) * hz
     out = np.where((~hit2)[..., None], sky, out) * valid.reshape(h, w, 1)
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return np.asarray(np.clip(out, 0, 255), dtype=np.uint8)

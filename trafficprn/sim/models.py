@@ -138,11 +138,12 @@ def build_mesh(v: Vehicle, rng: np.random.Generator) -> Mesh:
         del hl
         _wheels(b, low, [x1 - 0.85 - j[1], x0 + 0.85 + j[1]], L, zc, 0.32)
         _plates(b, low["front"], low["back"], W, belt - zc, 0.3, zc)
-        cab = {"sedan": (0.95, 1.35, 1.35, 1.9), "hatch": (0.25, 1.15, 0.4, 1.75), "suv": (0.35, 1.25, 0.45, 1.8),
-               "van": (0.1, 0.8, 0.12, 1.2)}[v.variant]
+        cab_shape = {"sedan": (0.95, 1.35, 1.35, 1.9), "hatch": (0.25, 1.15, 0.4, 1.75),
+                     "suv": (0.35, 1.25, 0.45, 1.8), "van": (0.1, 0.8, 0.12, 1.2)}[v.variant]
         ins = 0.1 if v.variant != "van" else 0.04
-        c = b.frustum((x0 + cab[0], x1 - cab[1], y0 + 0.04, y1 - 0.04),
-                      (x0 + cab[2] + j[2], x1 - cab[3] + j[3], y0 + ins + 0.04, y1 - ins - 0.04), belt, H, BODY)
+        c = b.frustum((x0 + cab_shape[0], x1 - cab_shape[1], y0 + 0.04, y1 - 0.04),
+                      (x0 + cab_shape[2] + j[2], x1 - cab_shape[3] + j[3], y0 + ins + 0.04, y1 - ins - 0.04), belt, H,
+                      BODY)
         for k in ("left", "right"):
             b.decal(c[k], 0.08, 0.47, 0.08, 0.85, GLASS)
             b.decal(c[k], 0.53, 0.92, 0.08, 0.85, GLASS)

@@ -142,7 +142,7 @@ class Renderer:
         shade = li.ambient + li.diffuse * lam
         glass = mat == M.GLASS
         shade[glass] = 0.7 + 0.5 * np.clip(nrm[glass, 2], 0, 1)
-        lit = np.isin(mat, [M.HEADLIGHT]) if li.dusk else np.zeros(len(mat), bool)
+        lit: np.ndarray = np.isin(mat, [M.HEADLIGHT]) if li.dusk else np.zeros(len(mat), bool)
         shade[lit] = 1.25
         bgr = np.clip(col * shade[:, None] * np.array(li.tint_bgr), 0, 255)
         # subdivided outlines, projected in one call
@@ -154,7 +154,7 @@ class Renderer:
         pts = pts.reshape(len(idx), 4 * n, 3)
         px, ok = self.cam.project(pts.reshape(-1, 3))
         px = px.reshape(len(idx), 4 * n, 2)
-        ok = ok.reshape(len(idx), 4 * n).all(axis=1) & (np.abs(px) < 1e5).all(axis=(1, 2))
+        ok = np.asarray(ok.reshape(len(idx), 4 * n).all(axis=1) & (np.abs(px) < 1e5).all(axis=(1, 2)))
         self._shadows(img, xy_m, heading_rad, looks)
         fixed = np.round(np.nan_to_num(px) * 4).astype(np.int32)
         for k in range(len(idx)):
@@ -212,7 +212,7 @@ class Renderer:
             f = max(quad_w * 1.5, 16.0) / tex.shape[1]
             tex = cv2.resize(tex, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
         th, tw = tex.shape[:2]
-        src = np.float32([[0, th], [tw, th], [tw, 0], [0, 0]])
+        src = np.array([[0, th], [tw, th], [tw, 0], [0, 0]], dtype=np.float32)
         dst = (corners_px - [x0, y0]).astype(np.float32)
         mtx = cv2.getPerspectiveTransform(src, dst)
         tex = (tex.astype(np.float32) * (bgr / 236.0)).clip(0, 255).astype(np.uint8)

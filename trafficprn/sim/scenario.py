@@ -100,7 +100,10 @@ class VehicleType(_Model):
     speed_sd: float = Field(0.1, ge=0, le=0.5, title="Speed spread", description="SD of the speed factor.")
 
 
-def _default_mix() -> dict[str, VehicleType]:
+ClassName = Literal["car", "bus", "truck", "motorcycle", "bicycle"]
+
+
+def _default_mix() -> dict[ClassName, VehicleType]:
     return {
         "car": VehicleType(share=0.80, max_speed_kmh=60),
         "bus": VehicleType(share=0.04, max_speed_kmh=50),
@@ -127,7 +130,7 @@ class Scenario(_Model):
     queue_zone_m: float = Field(40.0, gt=5, title="Queue zone", description="Lane polygon length upstream, m.")
     legs: list[LegScenario] = Field(min_length=3, max_length=4, title="Legs", description="Arms of the junction.")
     signal: SignalPlan = Field(title="Signal plan", description="Fixed-time plan of the junction.")
-    vehicle_types: dict[Literal["car", "bus", "truck", "motorcycle", "bicycle"], VehicleType] = Field(
+    vehicle_types: dict[ClassName, VehicleType] = Field(
         default_factory=_default_mix, title="Vehicle mix", description="Share and speed per class."
     )
     colours: dict[str, float] = Field(

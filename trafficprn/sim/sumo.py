@@ -40,7 +40,7 @@ def sumo_binaries() -> dict[str, Path]:
     """Paths of netconvert and sumo from the eclipse-sumo wheel, else from PATH."""
     found: dict[str, Path] = {}
     try:
-        import sumo  # type: ignore[import-not-found]
+        import sumo
 
         bin_dir = Path(sumo.SUMO_HOME) / "bin"
         for name in ("netconvert", "sumo"):

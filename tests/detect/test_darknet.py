@@ -149,7 +149,7 @@ def test_partial_add(c_current: int, c_other: int) -> None:
     assert torch.equal(out[:, c:], cur[:, c:])
 
 
-@pytest.mark.parametrize(("size", "stride", "h_in", "h_out"), [(2, 1, 13, 13), (2, 2, 26, 13), (2, 2, 13, 7), (3, 2, 9, 5)])
+@pytest.mark.parametrize(("size", "stride", "h_in", "h_out"), [(2, 1, 13, 13), (2, 2, 26, 13), (2, 2, 13, 7), (3, 2, 9, 5), (3, 3, 10, 4), (3, 1, 5, 5)])
 def test_darknet_maxpool_pads_right_bottom(size: int, stride: int, h_in: int, h_out: int) -> None:
     x = torch.randn(1, 2, h_in, h_in)
     out = DarknetMaxPool(MaxPoolSpec(size, stride))(x)

@@ -84,10 +84,13 @@ class ConvBlock(nn.Module):
 
 
 class DarknetMaxPool(nn.Module):
-    """Darknet max-pool: padding size-1 on the right and bottom only.
+    """Darknet max-pool: out = (in - 1) // stride + 1, padding size-1 on the right and
+    bottom only (padded values never win).
 
-    Replicate padding gives the same maxima as darknet's -inf padding: every padded
-    window also holds the edge value it replicates.
+    Written with ops that export to plain ONNX MaxPool (+ a constant Slice): size 2
+    stride 1 is a pool padded on all sides with its first row/column dropped, stride ==
+    size is a ceil-mode pool; other combinations pad by edge replication, which gives
+    the same maxima (every padded window also holds the edge value it copies).
     """
 
     def __init__(self, spec: MaxPoolSpec):
@@ -98,7 +101,11 @@ class DarknetMaxPool(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.size == 1:
             return x[:, :, :: self.stride, :: self.stride]
-        h, w = x.shape[-2], x.shape[-1]
+        if self.size == 2 and self.stride == 1:
+            return F.max_pool2d(x, 2, 1, padding=1)[:, :, 1:, 1:]
+        if self.size == self.stride:
+            return F.max_pool2d(x, self.size, self.stride, ceil_mode=True)
+        h, w = int(x.shape[-2]), int(x.shape[-1])
         pad_h = ((h - 1) // self.stride) * self.stride + self.size - h
         pad_w = ((w - 1) // self.stride) * self.stride + self.size - w
         if pad_h > 0 or pad_w > 0:
@@ -118,7 +125,7 @@ class Upsample(nn.Module):
 def partial_add(current: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """Add `other` to `current` over their first min(c_current, c_other) channels;
     the result has `current`'s channels (darknet's shortcut, PRN's partial residual)."""
-    c_cur, c_other = current.shape[1], other.shape[1]
+    c_cur, c_other = int(current.shape[1]), int(other.shape[1])
     if c_cur == c_other:
         return current + other
     if c_cur < c_other:

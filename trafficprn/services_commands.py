@@ -102,16 +102,20 @@ def _model_path(model: str, site_path: str) -> str:
     return str(beside) if beside.exists() else model
 
 
-def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site_path: str) -> Any:
-    """Pipeline with the camera's detector, colour and (per privacy mode) plate reading."""
+def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site_path: str, *,
+                   detector: Any = None) -> Any:
+    """Pipeline with the camera's detector (or `detector`), colour and, per privacy mode,
+    plate reading."""
     from trafficprn.analytics.colour import ColourClassifier
     from trafficprn.analytics.privacy import PlatePrivacy
-    from trafficprn.detect.runtime import load_detector
     from trafficprn.pipeline import Pipeline
 
     det_cfg = camera.detector
-    detector = load_detector(_model_path(det_cfg.model, site_path), confidence=det_cfg.confidence,
-                             nms_iou=det_cfg.nms_iou, threads=det_cfg.threads)
+    if detector is None:
+        from trafficprn.detect.runtime import load_detector
+
+        detector = load_detector(_model_path(det_cfg.model, site_path), confidence=det_cfg.confidence,
+                                 nms_iou=det_cfg.nms_iou, threads=det_cfg.threads)
     privacy = PlatePrivacy.from_config(site.privacy, settings.plate_secret)
     plates = None
     if privacy.reads_plates:
@@ -245,36 +249,45 @@ class SummarySink:
 
 
 def cmd_process(args: argparse.Namespace) -> int:
+    _logging()
+    settings = _settings(args.db)
+    site, camera = _site_camera(args.site, args.camera)
+    video = Path(args.video)
+    start = parse_start(args.start, site.site.timezone) if args.start else None
+    process_video(site, camera, video, settings, site_path=args.site, start_ts=start,
+                  spool_dir=_spool(settings, args.spool_dir, f"{camera.name}-process"), progress=not args.no_progress)
+    return 0
+
+
+def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_path: str, start_ts: float | None,
+                  spool_dir: Path, progress: bool = True, detector: Any = None) -> dict[str, Any]:
+    """Run recorded footage through the pipeline into the database; print a summary and
+    return its numbers. `detector` replaces the camera's model (tests, experiments)."""
     from tqdm import tqdm
 
     from trafficprn.camera.sources import open_source
     from trafficprn.worker import CountingSink, Worker, WorkerMetrics
 
-    _logging()
-    settings = _settings(args.db)
-    site, camera = _site_camera(args.site, args.camera)
-    video = Path(args.video)
     if not video.is_file():
         raise InputError(f"{video}: no such video file")
     n_frames, fps = _video_info(video)
-    if args.start:
-        start = parse_start(args.start, site.site.timezone)
-    else:
-        start = video.stat().st_mtime - (n_frames / fps if fps else 0.0)
-        log.warning("no --start given: assuming the video began at %s", datetime.fromtimestamp(start, UTC).isoformat())
+    if start_ts is None:
+        start_ts = video.stat().st_mtime - (n_frames / fps if fps else 0.0)
+        log.warning("no --start given: assuming the video began at %s",
+                    datetime.fromtimestamp(start_ts, UTC).isoformat())
     metrics = WorkerMetrics(camera.name)
     summary = SummarySink()
-    sink = _database_sink(settings.database_url, _spool(settings, args.spool_dir, f"{camera.name}-process"))
+    sink = _database_sink(settings.database_url, spool_dir)
     counted = CountingSink(sink, metrics)
     try:
-        pipeline = build_pipeline(site, camera, [counted, summary], settings, args.site)
-        source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start)
+        pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector)
+        source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start_ts)
     except BaseException:
         sink.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0)
-    bar = tqdm(total=n_frames or None, unit="frame", disable=args.no_progress, file=sys.stderr,
-               desc=f"{camera.name}", dynamic_ncols=True)
+    bar = tqdm(total=n_frames or None, unit="frame", disable=not progress, file=sys.stderr, desc=camera.name,
+               dynamic_ncols=True)
     seen = {"index": -1}
 
     def on_frame(meta: Any) -> None:
@@ -292,14 +305,16 @@ def cmd_process(args: argparse.Namespace) -> int:
         bar.close()
         sink.close(timeout_s=60.0)
     wall = time.monotonic() - t0
-    _print_summary(camera.name, video, start, metrics, summary, sink.stats, wall, fps)
+    st = sink.stats
+    _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)
     if metrics.frames == 0:
         raise InputError(f"{video}: no frame could be decoded")
-    return 0
+    return {"frames": metrics.frames, "passages": metrics.passages, "queue_samples": metrics.queue_samples,
+            "movements": dict(summary.movements), "classes": dict(summary.classes), "written": st.written,
+            "pending": st.pending, "wall_s": wall}
 
 
-def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float,
-                   fps: float) -> None:
+def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float) -> None:
     import numpy as np
 
     span = (m.last_frame_ts - start) if m.last_frame_ts is not None else 0.0
@@ -323,4 +338,4 @@ def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySin
     print("\n".join(out), file=sys.stdout)
 
 
-__all__ = ["build_pipeline", "parse_start", "register"]
+__all__ = ["build_pipeline", "parse_start", "process_video", "register"]

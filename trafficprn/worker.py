@@ -16,7 +16,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
@@ -342,13 +342,28 @@ class Worker:
             if self.metrics.camera_up and last is not None and time.monotonic() - last > self.down_after_s:
                 self._set_up(False, time.time(), f"no frames for {self.down_after_s:g} s")
 
+    def _frames(self) -> Iterator[tuple[np.ndarray, FrameMeta]]:
+        """Frames until the source ends or `stop` is set. A live source is polled with a
+        timeout so that a stop request is seen while the camera is down."""
+        read = getattr(self.source, "read", None)
+        if read is None or getattr(self.source, "kind", "file") == "file":
+            for item in self.source:
+                yield item
+                if self.stop.is_set():
+                    return
+            return
+        while not self.stop.is_set():
+            item = read(timeout_s=1.0)
+            if item is not None:
+                yield item
+
     def run(self, on_frame: Callable[[FrameMeta], None] | None = None) -> int:
         """Process until the source ends or `stop` is set; returns the frames processed."""
         dog = threading.Thread(target=self._watchdog, name="worker-watchdog", daemon=True)
         dog.start()
         last_ts: float | None = None
         try:
-            for frame, meta in self.source:
+            for frame, meta in self._frames():
                 if not self.metrics.camera_up:
                     self._set_up(True, meta.ts, "frames arriving")
                 result = self.pipeline.process(frame, meta)
@@ -359,8 +374,6 @@ class Worker:
                 last_ts = meta.ts
                 if on_frame is not None:
                     on_frame(meta)
-                if self.stop.is_set():
-                    break
         finally:
             self.stop.set()
             if last_ts is not None:

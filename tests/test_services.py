@@ -1,0 +1,153 @@
+"""`serve`, `run`, `process`: the commands, offline processing of a real video into the
+database, failures that say what failed, and the compose file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from test_worker import FPS, SECONDS, START_TS, BlobDetector, site_config, write_video  # noqa: E402
+
+from trafficprn.cli import build_parser  # noqa: E402
+from trafficprn.config import load_site  # noqa: E402
+from trafficprn.errors import InputError  # noqa: E402
+from trafficprn.services_commands import parse_start, process_video  # noqa: E402
+from trafficprn.settings import Settings  # noqa: E402
+
+REPO = Path(__file__).parents[1]
+CLI = [sys.executable, "-m", "trafficprn"]
+
+
+def _site(tmp_path: Path, **camera: object) -> Path:
+    data = site_config()
+    data["cameras"][0].update(camera)  # type: ignore[index]
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    write_video(tmp_path / "video.mp4")
+    return path
+
+
+def _cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, "TRAFFICPRN_LOG_LEVEL": "WARNING", **(env or {})})
+
+
+def test_commands_are_registered() -> None:
+    parser = build_parser()
+    for argv in (["serve", "--db", "sqlite://"], ["run", "--site", "s.yaml", "--camera", "c"],
+                 ["process", "v.mp4", "--site", "s.yaml", "--camera", "c", "--start", "2026-03-10T07:00"]):
+        assert callable(parser.parse_args(argv).func)
+
+
+@pytest.mark.parametrize(
+    ("text", "tz", "expected", "error"),
+    [
+        ("2026-03-10T07:00:00+01:00", "UTC", 1773122400.0, None),
+        ("2026-03-10T07:00:00", "Europe/Berlin", 1773122400.0, None),
+        ("2026-03-10T06:00:00Z", "Europe/Berlin", 1773122400.0, None),
+        ("yesterday", "UTC", None, InputError),
+    ],
+)
+def test_parse_start(text: str, tz: str, expected: float | None, error: type[Exception] | None) -> None:
+    if error:
+        with pytest.raises(error, match="ISO 8601"):
+            parse_start(text, tz)
+    else:
+        assert parse_start(text, tz) == expected
+
+
+def test_process_video_into_the_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trafficprn.store import queries
+    from trafficprn.store.db import make_engine, upgrade
+
+    site_path = _site(tmp_path)
+    site = load_site(site_path)
+    url = f"sqlite:///{tmp_path / 'survey.sqlite'}"
+    upgrade(url)
+    out = process_video(site, site.cameras[0], tmp_path / "video.mp4", Settings(database_url=url),
+                        site_path=str(site_path), start_ts=START_TS, spool_dir=tmp_path / "spool", progress=False,
+                        detector=BlobDetector())
+    assert out["frames"] == FPS * SECONDS and out["passages"] == 1 and out["pending"] == 0
+    assert out["movements"] == {"N->S T": 1} and out["classes"] == {"car": 1}
+    printed = capsys.readouterr().out
+    assert "passages: 1" in printed and "all written" in printed and "N->S T" in printed
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        items = queries.passages(conn).items
+    engine.dispose()
+    assert [(p.entry_leg, p.exit_leg) for p in items] == [("N", "S")]
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["run", "--site", "{site}", "--camera", "nope", "--db", "sqlite://"], "no camera named 'nope'"),
+        (["run", "--site", "{bad}", "--camera", "pole-1", "--db", "sqlite://"], "cameras[0].lens"),
+        (["run", "--site", "{site}", "--camera", "pole-1", "--db", "mysql://x@y/z"], "unsupported database"),
+        (["process", "{missing}", "--site", "{site}", "--camera", "pole-1", "--db", "sqlite://"], "no such video"),
+        (["process", "{video}", "--site", "{site}", "--camera", "pole-1", "--db", "sqlite://", "--start", "soon"],
+         "ISO 8601"),
+        (["serve", "--site", "{bad}", "--db", "sqlite://"], "cameras[0].lens"),
+    ],
+)
+def test_bad_input_says_what_failed(tmp_path: Path, args: list[str], words: str) -> None:
+    site = _site(tmp_path)
+    bad = tmp_path / "bad.yaml"
+    data = yaml.safe_load(site.read_text())
+    data["cameras"][0]["lens"]["model"] = "fishy"
+    bad.write_text(yaml.safe_dump(data))
+    names = {"site": str(site), "bad": str(bad), "missing": str(tmp_path / "none.mp4"),
+             "video": str(tmp_path / "video.mp4")}
+    res = _cli(*[a.format(**names) for a in args])
+    assert res.returncode == 2, res.stderr
+    assert words in res.stderr and "Traceback" not in res.stderr
+
+
+def test_missing_model_is_reported(tmp_path: Path) -> None:
+    from trafficprn.detect.runtime import bundled_model_path
+
+    if bundled_model_path().is_file():
+        pytest.skip("the bundled model is present")
+    site = _site(tmp_path)
+    res = _cli("process", str(tmp_path / "video.mp4"), "--site", str(site), "--camera", "pole-1",
+               "--db", f"sqlite:///{tmp_path / 'x.sqlite'}", "--start", "2026-03-10T07:00:00Z", "--no-progress")
+    assert res.returncode == 2 and "model" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_compose_file_is_valid_and_needs_its_secrets(tmp_path: Path) -> None:
+    ok = subprocess.run(["docker-compose", "--env-file", ".env.example", "config", "-q"], cwd=REPO,
+                        capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    config = yaml.safe_load(subprocess.run(["docker-compose", "--env-file", ".env.example", "config"], cwd=REPO,
+                                           capture_output=True, text=True, timeout=60).stdout)
+    services = config["services"]
+    assert {"db", "migrate", "api"} <= set(services) and any(s.startswith("worker-") for s in services)
+    assert services["api"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
+    assert "pg_isready" in " ".join(services["db"]["healthcheck"]["test"])
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "TRAFFICPRN_"))}
+    bad = subprocess.run(["docker-compose", "--env-file", str(empty), "config", "-q"], cwd=REPO,
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert bad.returncode != 0 and "must be set" in bad.stderr
+    example = {line.split("=", 1)[0] for line in (REPO / ".env.example").read_text().splitlines()
+               if line and not line.startswith("#")}
+    needed = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "TRAFFICPRN_API_KEY", "TRAFFICPRN_PLATE_SECRET"}
+    assert needed <= example
+
+
+def test_runtime_image_has_no_torch() -> None:
+    dockerfile = (REPO / "services" / "Dockerfile").read_text()
+    assert "torch" not in dockerfile.split("pip install --no-cache-dir /wheels")[1].split("&&")[0]
+    deps = " ".join(__import__("tomllib").loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
+    assert "torch" not in deps

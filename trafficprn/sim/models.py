@@ -130,7 +130,8 @@ def build_mesh(v: Vehicle, rng: np.random.Generator) -> Mesh:
     if v.cls == "car":
         belt = {"sedan": 0.82, "hatch": 0.85, "suv": 1.0, "van": 1.05}[v.variant] + j[0]
         zc = 0.2
-        low = b.box(x0, x1, y0, y1, zc, belt, BODY)
+        # lower body: hood and boot slope in a little, sides tuck in towards the belt line
+        low = b.frustum((x0, x1, y0, y1), (x0 + 0.08, x1 - 0.14, y0 + 0.04, y1 - 0.04), zc, belt, BODY)
         hl = b.decal(low["front"], 0.06, 0.26, 0.55, 0.85, HEADLIGHT)
         b.decal(low["front"], 0.74, 0.94, 0.55, 0.85, HEADLIGHT)
         b.decal(low["back"], 0.04, 0.2, 0.55, 0.85, TAILLIGHT)

@@ -49,14 +49,27 @@ def test_match_prefers_confidence_then_iou():
     gt = np.array([box(0, 0), box(100, 100)])
     pred = np.array([box(1, 0), box(0, 0), box(100, 104), box(300, 300)])
     conf = np.array([0.6, 0.9, 0.8, 0.7])
-    tp = match_predictions(pred, conf, [0, 0, 0, 0], gt, [0, 0], iou_thresholds=[0.5, 0.75])
+    tp, _ = match_predictions(pred, conf, [0, 0, 0, 0], gt, [0, 0], iou_thresholds=[0.5, 0.75])
     # box(0,0) (conf .9) takes gt 0; box(1,0) is a duplicate; box(100,104) has IoU 0.6/1.4=0.4286 -> miss
     np.testing.assert_array_equal(tp, [[False, False], [True, True], [False, False], [False, False]])
 
 
 def test_match_respects_class():
-    tp = match_predictions([box(0, 0)], [0.9], [1], [box(0, 0)], [0], iou_thresholds=[0.5])
+    tp, _ = match_predictions([box(0, 0)], [0.9], [1], [box(0, 0)], [0], iou_thresholds=[0.5])
     assert not tp.any()
+
+
+def test_ignored_ground_truth_neither_counts_nor_punishes():
+    acc = MapAccumulator(num_classes=1)
+    # one real car found; one tiny car flagged ignore, found at conf .95; one clutter box at .1
+    acc.add([box(0, 0), box(50, 50), box(90, 90)], [0.9, 0.95, 0.1], [0, 0, 0],
+            [box(0, 0), box(50, 50)], [0, 0], gt_ignore=[False, True])
+    result = acc.compute()
+    assert result.n_gt[0] == 1
+    assert result.map50 == 1.0  # without ignore the .95 box would be a false positive on top
+    plain = MapAccumulator(num_classes=1)
+    plain.add([box(0, 0), box(90, 90)], [0.9, 0.1], [0, 0], [box(0, 0)], [0])
+    assert plain.compute().map50 == 1.0
 
 
 @pytest.mark.parametrize(

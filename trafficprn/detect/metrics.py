@@ -72,12 +72,16 @@ def match_predictions(
     gt_xyxy: npt.ArrayLike,
     gt_class_id: npt.ArrayLike,
     iou_thresholds: npt.ArrayLike = COCO_IOU_THRESHOLDS,
-) -> BoolArray:
-    """(N, T) true-positive flags of N predictions of one image at T IoU thresholds.
+    gt_ignore: npt.ArrayLike | None = None,
+) -> tuple[BoolArray, BoolArray]:
+    """(N, T) true-positive and (N, T) ignored flags of N predictions of one image at T
+    IoU thresholds.
 
     Greedy COCO matching per class: predictions in descending confidence (stable for
     ties) each take the still-unmatched ground-truth box of the same class with the
-    highest IoU, if it is >= the threshold.
+    highest IoU, if it is >= the threshold. `gt_ignore` (M,) marks boxes that need not be
+    found (too small, hidden): a prediction left unmatched that overlaps one of them by
+    the threshold is ignored, neither a true nor a false positive.
     """
     pred = as_boxes(pred_xyxy, "pred_xyxy")
     gt = as_boxes(gt_xyxy, "gt_xyxy")
@@ -91,11 +95,18 @@ def match_predictions(
         )
     if len(gcls) != len(gt):
         raise GeometryError(f"gt_class_id must have shape ({len(gt)},), got {gcls.shape}")
+    ignore = np.zeros(len(gt), dtype=bool) if gt_ignore is None else np.asarray(gt_ignore, dtype=bool).reshape(-1)
+    if len(ignore) != len(gt):
+        raise GeometryError(f"gt_ignore must have shape ({len(gt)},), got {ignore.shape}")
     tp = np.zeros((len(pred), len(thresholds)), dtype=bool)
+    ignored = np.zeros_like(tp)
     if len(pred) == 0 or len(gt) == 0:
-        return tp
+        return tp, ignored
     iou = iou_matrix(pred, gt)
     iou[pcls[:, None] != gcls[None, :]] = -1.0
+    iou_ignored = np.where(ignore[None, :], iou, -1.0)
+    iou[:, ignore] = -1.0
+    best_ignored = iou_ignored.max(axis=1)
     order = np.argsort(-conf, kind="stable")
     for t, thr in enumerate(thresholds):
         taken = np.zeros(len(gt), dtype=bool)
@@ -105,7 +116,9 @@ def match_predictions(
             if row[j] >= thr:
                 taken[j] = True
                 tp[i, t] = True
-    return tp
+            elif best_ignored[i] >= thr:
+                ignored[i, t] = True
+    return tp, ignored
 
 
 @dataclass(frozen=True)
@@ -188,6 +201,7 @@ class MapAccumulator:
     iou_thresholds: FloatArray = field(default_factory=lambda: COCO_IOU_THRESHOLDS.copy())
     method: APMethod = "all_point"
     _tp: list[BoolArray] = field(default_factory=list, init=False, repr=False)
+    _ignored: list[BoolArray] = field(default_factory=list, init=False, repr=False)
     _conf: list[FloatArray] = field(default_factory=list, init=False, repr=False)
     _cls: list[IntArray] = field(default_factory=list, init=False, repr=False)
     _n_gt: IntArray = field(init=False, repr=False)
@@ -209,26 +223,31 @@ class MapAccumulator:
         pred_class_id: npt.ArrayLike,
         gt_xyxy: npt.ArrayLike,
         gt_class_id: npt.ArrayLike,
+        gt_ignore: npt.ArrayLike | None = None,
     ) -> None:
-        """Add one image: (N, 4) predictions with (N,) confidence and class, (M, 4) ground truth."""
+        """Add one image: (N, 4) predictions with (N,) confidence and class, (M, 4) ground
+        truth, optionally (M,) flags of ground truth to ignore (see `match_predictions`)."""
         pcls = np.asarray(pred_class_id, dtype=np.int64).reshape(-1)
         gcls = np.asarray(gt_class_id, dtype=np.int64).reshape(-1)
         for name, cls in (("pred_class_id", pcls), ("gt_class_id", gcls)):
             if cls.size and (cls.min() < 0 or cls.max() >= self.num_classes):
                 raise GeometryError(f"{name} must lie in [0, {self.num_classes}), got values {np.unique(cls)}")
-        tp = match_predictions(pred_xyxy, pred_confidence, pcls, gt_xyxy, gcls, self.iou_thresholds)
+        tp, ignored = match_predictions(pred_xyxy, pred_confidence, pcls, gt_xyxy, gcls, self.iou_thresholds, gt_ignore)
         self._tp.append(tp)
+        self._ignored.append(ignored)
         self._conf.append(np.asarray(pred_confidence, dtype=np.float64).reshape(-1))
         self._cls.append(pcls)
-        self._n_gt += np.bincount(gcls, minlength=self.num_classes)
+        counted = gcls if gt_ignore is None else gcls[~np.asarray(gt_ignore, dtype=bool).reshape(-1)]
+        self._n_gt += np.bincount(counted, minlength=self.num_classes)
 
     def compute(self) -> DetectionMetrics:
         t = len(self.iou_thresholds)
         tp = np.concatenate(self._tp) if self._tp else np.zeros((0, t), dtype=bool)
+        ignored = np.concatenate(self._ignored) if self._ignored else np.zeros((0, t), dtype=bool)
         conf = np.concatenate(self._conf) if self._conf else np.zeros(0)
         cls = np.concatenate(self._cls) if self._cls else np.zeros(0, dtype=np.int64)
         order = np.argsort(-conf, kind="stable")
-        tp, cls = tp[order], cls[order]
+        tp, ignored, cls = tp[order], ignored[order], cls[order]
         ap = np.full((self.num_classes, t), np.nan)
         recall = np.full(self.num_classes, np.nan)
         n_pred = np.bincount(cls, minlength=self.num_classes).astype(np.int64)
@@ -238,7 +257,7 @@ class MapAccumulator:
                 continue
             tpc = tp[cls == c]
             tp_cum = np.cumsum(tpc, axis=0, dtype=np.float64)
-            fp_cum = np.cumsum(~tpc, axis=0, dtype=np.float64)
+            fp_cum = np.cumsum(~tpc & ~ignored[cls == c], axis=0, dtype=np.float64)
             rec = tp_cum / n_gt
             prec = tp_cum / np.maximum(tp_cum + fp_cum, np.finfo(np.float64).eps)
             ap[c] = [average_precision(rec[:, k], prec[:, k], self.method) for k in range(t)]

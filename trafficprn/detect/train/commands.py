@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out from last.pt")
     p.add_argument("--optimizer", choices=("adamw", "sgd"), default="adamw")
     p.add_argument("--lr0", type=float, default=None, help="peak learning rate (default 0.002 adamw, 0.01 sgd)")
+    p.add_argument("--warmup-iters", type=int, default=300, help="linear learning-rate warm-up steps")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N]")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--seed", type=int, default=0)
@@ -81,6 +82,7 @@ def run_train(args: argparse.Namespace) -> int:
             batch=args.batch,
             optimizer=args.optimizer,
             lr0=args.lr0,
+            warmup_iters=args.warmup_iters,
             device=args.device,
             threads=args.threads,
             seed=args.seed,

@@ -93,7 +93,8 @@ def _lane(lane: LaneConfig, field: str, source: str, ground: GroundMapper) -> La
 
 
 def lanes_of(lanes: list[Lane], anchor_px: FloatArray) -> IntArray:
-    """(N,) index of the lane holding each anchor (N, 2) image px, or -1."""
+    """(N,) index of the lane holding each anchor (N, 2) image px, or -1 (see LabelMap for
+    the fast version the analytics use)."""
     out = np.full(len(anchor_px), -1, dtype=np.int64)
     if not len(anchor_px):
         return out

@@ -5,12 +5,19 @@ metres-per-pixel value."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
-from trafficprn.types import FloatArray
+from trafficprn.types import FloatArray, IntArray
 
 MPS_TO_KMH = 3.6
+
+
+@lru_cache(maxsize=256)
+def _pairs(k: int) -> tuple[IntArray, IntArray]:
+    i, j = np.triu_indices(k, 1)
+    return i, j
 
 
 def fit_velocity_mps(ts: FloatArray, xy_m: FloatArray) -> FloatArray | None:
@@ -20,7 +27,7 @@ def fit_velocity_mps(ts: FloatArray, xy_m: FloatArray) -> FloatArray | None:
     k = len(ts)
     if k < 2:
         return None
-    i, j = np.triu_indices(k, 1)
+    i, j = _pairs(k)
     dt = ts[j] - ts[i]
     ok = dt > 1e-6
     if not ok.any():

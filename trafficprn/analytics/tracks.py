@@ -18,14 +18,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, lanes_of, queue_from_stop_line
+from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, queue_from_stop_line
 from trafficprn.analytics.speed import MPS_TO_KMH, fit_velocity_mps, summarise_speeds
 from trafficprn.analytics.vote import ClassVote
-from trafficprn.analytics.zones import GroundMapper, Zones
+from trafficprn.analytics.zones import GroundMapper, LabelMap, Zones
 from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.errors import CalibrationError
 from trafficprn.events import Event, QueueSample, VehiclePassage
-from trafficprn.geometry.polygons import points_in_polygon
 from trafficprn.types import Detections, FloatArray, IntArray
 
 
@@ -34,7 +33,7 @@ class AnalyticsParams:
     """Tuning of the per-track analytics (times in s, distances in m, speeds in km/h)."""
 
     speed_window_s: float = 1.5  # positions fitted for one speed estimate
-    speed_every_s: float = 0.25  # how often a track's speed is estimated
+    speed_every_s: float = 0.5  # how often a track's speed is estimated
     min_speed_span_s: float = 0.5  # a window must span this much time to give a speed
     max_plausible_kmh: float = 160.0  # above this a passage's speed is flagged
     min_track_s: float = 0.5  # shorter tracks are no passages
@@ -106,6 +105,9 @@ class TrafficAnalytics:
         self.lanes: list[Lane] = build_lanes(camera, ground)
         self.queue_cfg = camera.queue
         self.area_px = calibrated_area_px
+        size = camera.lens.image_size
+        self._lane_map = LabelMap([lane.polygon_px for lane in self.lanes], size) if self.lanes else None
+        self._area_map = LabelMap([calibrated_area_px], size) if calibrated_area_px is not None else None
         self.states: dict[int, TrackState] = {}
         self.fragments: list[TrackState] = []
         self.next_queue_ts: float | None = None
@@ -142,10 +144,10 @@ class TrafficAnalytics:
         except CalibrationError:
             ground_m = np.full((len(tracks), 2), np.nan)
         usable = np.asarray(np.isfinite(ground_m).all(axis=1), dtype=bool)
-        in_area = usable if self.area_px is None else usable & points_in_polygon(anchor_px, self.area_px)
+        in_area = usable if self._area_map is None else usable & (self._area_map.lookup(anchor_px) >= 0)
         entry = self.zones.entry_of(anchor_px)
         exit_ = self.zones.exit_of(anchor_px)
-        lane = lanes_of(self.lanes, anchor_px) if self.lanes else np.full(len(tracks), -1)
+        lane = self._lane_map.lookup(anchor_px) if self._lane_map is not None else np.full(len(tracks), -1)
         p = self.params
         for i, tid in enumerate(tracks.track_id.tolist()):
             st = self.states.get(tid)

@@ -15,7 +15,7 @@ import numpy as np
 from trafficprn.config import CameraConfig
 from trafficprn.errors import CalibrationError, ConfigError
 from trafficprn.events import Movement
-from trafficprn.geometry.polygons import points_in_polygon, polygon_centroid, polygons_overlap
+from trafficprn.geometry.polygons import polygon_centroid
 from trafficprn.types import FloatArray, IntArray
 
 
@@ -61,11 +61,40 @@ class LegGeometry:
     outbound: FloatArray
 
 
+class LabelMap:
+    """Polygons (image px) rasterised once into a label image, so that finding the polygon
+    under each of N points is one array lookup per frame instead of one point-in-polygon
+    test per polygon. Labels are polygon indices; -1 outside all (first polygon wins)."""
+
+    def __init__(self, polygons_px: list[FloatArray], image_size: tuple[int, int]):
+        import cv2
+
+        w, h = int(image_size[0]), int(image_size[1])
+        self.labels = np.full((h, w), -1, dtype=np.int16)
+        for i in reversed(range(len(polygons_px))):
+            pts = np.round(np.asarray(polygons_px[i], dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
+            cv2.fillPoly(self.labels, [pts], color=int(i))
+
+    def lookup(self, points_px: FloatArray) -> IntArray:
+        """(N,) label under each point (N, 2) in image px; -1 outside the image or all polygons."""
+        out = np.full(len(points_px), -1, dtype=np.int64)
+        if not len(points_px):
+            return out
+        h, w = self.labels.shape
+        finite = np.isfinite(points_px).all(axis=1)
+        xy = np.zeros((len(points_px), 2), dtype=np.int64)
+        xy[finite] = np.floor(points_px[finite] + 0.5).astype(np.int64)
+        ok = finite & (xy[:, 0] >= 0) & (xy[:, 0] < w) & (xy[:, 1] >= 0) & (xy[:, 1] < h)
+        out[ok] = self.labels[xy[ok, 1], xy[ok, 0]]
+        return out
+
+
 class Zones:
     """Entry and exit zones of a camera's legs (image px polygons), with their ground geometry.
 
     `entry_of(anchor_px)` / `exit_of(anchor_px)` give per anchor the index of the leg whose
-    zone holds it, or -1. `movement(entry, exit)` classifies a leg pair.
+    zone holds it, or -1. `movement(entry, exit)` classifies a leg pair. Zones of different
+    legs must not overlap: `trafficprn.config.check_camera` rejects that when the site loads.
     """
 
     def __init__(self, camera: CameraConfig, ground: GroundMapper, driving_side: Literal["right", "left"] = "right"):
@@ -73,8 +102,10 @@ class Zones:
         self.driving_side = driving_side
         self._entry = [np.asarray(leg.entry, dtype=np.float64) for leg in camera.legs]
         self._exit = [np.asarray(leg.exit, dtype=np.float64) for leg in camera.legs]
-        check_zones_disjoint(camera)
         self.legs = self._leg_geometry(ground)
+        size = camera.lens.image_size
+        self._entry_map = LabelMap(self._entry, size)
+        self._exit_map = LabelMap(self._exit, size)
 
     def _leg_geometry(self, ground: GroundMapper) -> list[LegGeometry]:
         if not self.names:
@@ -98,35 +129,15 @@ class Zones:
             out.append(LegGeometry(name, -outward / norm, outward / norm))
         return out
 
-    def _member(self, polygons: list[FloatArray], anchor_px: FloatArray) -> IntArray:
-        out = np.full(len(anchor_px), -1, dtype=np.int64)
-        if not len(anchor_px):
-            return out
-        for i, poly in enumerate(polygons):
-            out[points_in_polygon(anchor_px, poly) & (out < 0)] = i
-        return out
-
     def entry_of(self, anchor_px: FloatArray) -> IntArray:
         """(N,) leg index of the entry zone holding each anchor (N, 2) in image px, or -1."""
-        return self._member(self._entry, anchor_px)
+        return self._entry_map.lookup(anchor_px)
 
     def exit_of(self, anchor_px: FloatArray) -> IntArray:
         """(N,) leg index of the exit zone holding each anchor (N, 2) in image px, or -1."""
-        return self._member(self._exit, anchor_px)
+        return self._exit_map.lookup(anchor_px)
 
     def movement(self, entry: int, exit: int) -> Movement:
         """Movement from leg `entry` to leg `exit` (indices into `names`)."""
         angle = turn_angle_deg(self.legs[entry].inbound, self.legs[exit].outbound)
         return classify_turn(angle, self.driving_side, same_leg=entry == exit)
-
-
-def check_zones_disjoint(camera: CameraConfig) -> None:
-    """Raise ConfigError naming the field when any two leg zones (entry or exit, of the same
-    leg or of two legs) overlap: a vehicle in the overlap would belong to two zones."""
-    zones = [(f"legs[{i}].{kind}", getattr(leg, kind)) for i, leg in enumerate(camera.legs) for kind in ("entry", "exit")]
-    for a in range(len(zones)):
-        for b in range(a + 1, len(zones)):
-            if polygons_overlap(zones[a][1], zones[b][1]):
-                raise ConfigError(
-                    f"zone overlaps {zones[b][0]}; leg zones must not overlap", field=zones[a][0], source=camera.name
-                )

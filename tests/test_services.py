@@ -16,14 +16,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from test_worker import FPS, SECONDS, START_TS, BlobDetector, site_config, write_video  # noqa: E402
 
-from trafficprn.cli import build_parser  # noqa: E402
+from trafficprn.cli import build_parser, main  # noqa: E402
 from trafficprn.config import load_site  # noqa: E402
 from trafficprn.errors import InputError  # noqa: E402
 from trafficprn.services_commands import parse_start, process_video  # noqa: E402
 from trafficprn.settings import Settings  # noqa: E402
 
 REPO = Path(__file__).parents[1]
-CLI = [sys.executable, "-m", "trafficprn"]
 
 
 def _site(tmp_path: Path, **camera: object) -> Path:
@@ -33,11 +32,6 @@ def _site(tmp_path: Path, **camera: object) -> Path:
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     write_video(tmp_path / "video.mp4")
     return path
-
-
-def _cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO,
-                          env={**os.environ, "TRAFFICPRN_LOG_LEVEL": "WARNING", **(env or {})})
 
 
 def test_commands_are_registered() -> None:
@@ -98,7 +92,8 @@ def test_process_video_into_the_database(tmp_path: Path, capsys: pytest.CaptureF
         (["serve", "--site", "{bad}", "--db", "sqlite://"], "cameras[0].lens"),
     ],
 )
-def test_bad_input_says_what_failed(tmp_path: Path, args: list[str], words: str) -> None:
+def test_bad_input_says_what_failed(tmp_path: Path, args: list[str], words: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
     site = _site(tmp_path)
     bad = tmp_path / "bad.yaml"
     data = yaml.safe_load(site.read_text())
@@ -106,20 +101,10 @@ def test_bad_input_says_what_failed(tmp_path: Path, args: list[str], words: str)
     bad.write_text(yaml.safe_dump(data))
     names = {"site": str(site), "bad": str(bad), "missing": str(tmp_path / "none.mp4"),
              "video": str(tmp_path / "video.mp4")}
-    res = _cli(*[a.format(**names) for a in args])
-    assert res.returncode == 2, res.stderr
-    assert words in res.stderr and "Traceback" not in res.stderr
-
-
-def test_missing_model_is_reported(tmp_path: Path) -> None:
-    from trafficprn.detect.runtime import bundled_model_path
-
-    if bundled_model_path().is_file():
-        pytest.skip("the bundled model is present")
-    site = _site(tmp_path)
-    res = _cli("process", str(tmp_path / "video.mp4"), "--site", str(site), "--camera", "pole-1",
-               "--db", f"sqlite:///{tmp_path / 'x.sqlite'}", "--start", "2026-03-10T07:00:00Z", "--no-progress")
-    assert res.returncode == 2 and "model" in res.stderr and "Traceback" not in res.stderr
+    code = main([a.format(**names) for a in args])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert words in err and "Traceback" not in err
 
 
 @pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")

@@ -38,6 +38,6 @@ def _seeded() -> Iterator[None]:
 
 @pytest.mark.slow
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case: schemathesis.Case) -> None:
     case.call_and_validate(headers={"X-API-Key": API_KEY}, checks=[not_a_server_error])

@@ -7,6 +7,7 @@ through the same models (`dump_site`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -70,8 +71,15 @@ class PrivacySection(_Model):
 
 
 # ---------------------------------------------------------------- lenses
+def _check_size(v: tuple[int, int]) -> tuple[int, int]:
+    if v[0] < 1 or v[1] < 1:
+        raise ValueError(f"expected a positive [width, height] in px, got {list(v)}")
+    return v
+
+
 class _FisheyeLens(_Model):
     image_size: tuple[int, int] = Field(title="Image size", description="[width, height] in px.")
+    _size = field_validator("image_size")(_check_size)
     center_px: Point = Field(title="Centre", description="Optical centre [x, y] in image px.")
     radius_px: float = Field(gt=0, title="Image-circle radius", description="Radius of the image circle in px.")
     fov_deg: float = Field(title="Field of view", description="Full field of view of the image circle, degrees.")
@@ -116,6 +124,7 @@ class OrthographicLens(_FisheyeLens):
 
 class _Intrinsics(_Model):
     image_size: tuple[int, int] = Field(title="Image size", description="[width, height] in px.")
+    _size = field_validator("image_size")(_check_size)
     fx: float = Field(gt=0, title="fx", description="Focal length in px along x.")
     fy: float = Field(gt=0, title="fy", description="Focal length in px along y.")
     cx: float = Field(title="cx", description="Principal point x in px.")
@@ -252,6 +261,13 @@ class LaneConfig(_Model):
 
     _poly = field_validator("polygon")(_check_polygon)
 
+    @field_validator("stop_line")
+    @classmethod
+    def _line(cls, v: tuple[Point, Point]) -> tuple[Point, Point]:
+        if v[0] == v[1]:
+            raise ValueError(f"expected two distinct points, got {list(v)} twice")
+        return v
+
 
 class QueueConfig(_Model):
     stopped_kmh: float = Field(5.0, gt=0, title="Stopped speed", description="Below this a vehicle may be queued.")
@@ -271,15 +287,6 @@ class CameraConfig(_Model):
     lanes: list[LaneConfig] = Field(default_factory=list, title="Lanes", description="For queue length.")
     queue: QueueConfig = Field(default_factory=QueueConfig, title="Queue", description="Queue rule.")
 
-    @model_validator(mode="after")
-    def _refs(self) -> CameraConfig:
-        names = [leg.name for leg in self.legs]
-        if len(set(names)) != len(names):
-            raise ValueError(f"leg names must be unique, got {names}")
-        for lane in self.lanes:
-            if lane.leg not in names:
-                raise ValueError(f"lane {lane.name!r} refers to leg {lane.leg!r}; expected one of {names}")
-        return self
 
 
 class SiteConfig(_Model):
@@ -290,8 +297,11 @@ class SiteConfig(_Model):
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:
         names = [c.name for c in self.cameras]
-        if len(set(names)) != len(names):
-            raise ValueError(f"camera names must be unique, got {names}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ConfigError(f"camera names must be unique, {name!r} repeats", field=f"cameras[{i}].name")
+        for i, cam in enumerate(self.cameras):
+            check_camera(cam, f"cameras[{i}]")  # raises ConfigError with the exact field path
         return self
 
     def camera(self, name: str) -> CameraConfig:
@@ -299,6 +309,53 @@ class SiteConfig(_Model):
             if cam.name == name:
                 return cam
         raise ConfigError(f"no camera named {name!r}; the site has {[c.name for c in self.cameras]}", field="cameras")
+
+
+# ---------------------------------------------------------------- cross-field checks
+def _lens_half_fov_deg(lens: LensConfig) -> float:
+    """Half the field of view that lands on the image, degrees (pinhole: to the farthest corner)."""
+    if isinstance(lens, PinholeLens):
+        w, h = lens.image_size
+        dx = max(lens.cx, w - lens.cx) / lens.fx
+        dy = max(lens.cy, h - lens.cy) / lens.fy
+        return float(math.degrees(math.atan(math.hypot(dx, dy))))
+    return lens.fov_deg / 2.0
+
+
+def check_camera(cam: CameraConfig, prefix: str = "") -> None:
+    """Cross-field checks of one camera; raises ConfigError naming the field (under `prefix`,
+    e.g. ``cameras[0]``): leg names unique, lanes refer to legs, leg zones of different legs
+    do not overlap, views look into the image circle."""
+    from trafficprn.geometry.polygons import polygons_overlap  # pure numpy maths
+
+    def at(path: str) -> str:
+        return f"{prefix}.{path}" if prefix else path
+
+    names = [leg.name for leg in cam.legs]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"leg names must be unique, {name!r} repeats", field=at(f"legs[{i}].name"))
+    for i, lane in enumerate(cam.lanes):
+        if lane.leg not in names:
+            raise ConfigError(
+                f"lane {lane.name!r} refers to leg {lane.leg!r}; expected one of {names}", field=at(f"lanes[{i}].leg")
+            )
+    zones = [(i, kind, getattr(leg, kind)) for i, leg in enumerate(cam.legs) for kind in ("entry", "exit")]
+    for a, (i, kind_a, poly_a) in enumerate(zones):
+        for j, kind_b, poly_b in zones[:a]:
+            if i != j and polygons_overlap(poly_a, poly_b):
+                raise ConfigError(
+                    f"overlaps legs[{j}].{kind_b} ({cam.legs[j].name}); zones of different legs must not overlap",
+                    field=at(f"legs[{i}].{kind_a}"),
+                )
+    half = _lens_half_fov_deg(cam.lens)
+    for j, view in enumerate(cam.detector.views):
+        if view.pitch_deg > half:
+            raise ConfigError(
+                f"view {view.name!r} looks outside the image circle: pitch {view.pitch_deg} deg, "
+                f"the lens sees up to {half:.1f} deg off its axis",
+                field=at(f"detector.views[{j}]"),
+            )
 
 
 # ---------------------------------------------------------------- loading
@@ -322,7 +379,10 @@ def config_error_from(exc: ValidationError, source: str | None = None) -> Config
     if err["type"] == "extra_forbidden":
         msg = "unknown field (check the spelling)"
     elif err["type"] == "union_tag_invalid":
-        msg = f"unknown lens model {err.get('input')!r}; expected one of {', '.join(LENS_MODELS)}"
+        tag = err.get("ctx", {}).get("tag", err.get("input"))
+        msg = f"unknown lens model {tag!r}; expected one of {', '.join(LENS_MODELS)}"
+    elif err["type"] == "union_tag_not_found":
+        msg = f"missing lens model; expected model: one of {', '.join(LENS_MODELS)}"
     elif err["type"] == "missing":
         msg = "field required"
     more = len(exc.errors()) - 1
@@ -336,6 +396,10 @@ def parse_site(data: Any, source: str | None = None) -> SiteConfig:
         return SiteConfig.model_validate(data)
     except ValidationError as exc:
         raise config_error_from(exc, source) from None
+    except ConfigError as exc:
+        if exc.source is None and source is not None:
+            raise ConfigError(str(exc).removeprefix(f"{exc.field}: "), field=exc.field, source=source) from None
+        raise
 
 
 def load_site(path: str | Path) -> SiteConfig:
@@ -346,7 +410,7 @@ def load_site(path: str | Path) -> SiteConfig:
     except OSError as exc:
         raise ConfigError(f"cannot read site config: {exc.strerror}", source=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # C parser when built
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -370,4 +434,5 @@ def _resolve_sources(site: SiteConfig, base: Path) -> SiteConfig:
 def dump_site(site: SiteConfig, path: str | Path) -> None:
     """Write a site config as YAML (used by the sim and the setup page)."""
     data = site.model_dump(mode="json", exclude_none=True)
-    Path(path).write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    Path(path).write_text(yaml.dump(data, Dumper=dumper, sort_keys=False), encoding="utf-8")

@@ -111,3 +111,19 @@ def test_corrupt_onnx(tmp_path: Path, exported_model: Callable[[str, int], Path]
     shutil.copy(exported_model("yolov3-tiny-prn", 320).with_suffix(".json"), bad.with_suffix(".json"))
     with pytest.raises(ModelError, match="cannot load ONNX model"):
         load_detector(bad)
+
+
+def test_onnx_path_does_not_import_torch(exported_model: Callable[[str, int], Path]) -> None:
+    """The runtime path (worker, API, demo) must work without torch installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from trafficprn.detect.runtime import load_detector\n"
+        f"det = load_detector({str(exported_model('yolov3-tiny-prn', 320))!r})\n"
+        "det.detect(np.zeros((120, 160, 3), np.uint8))\n"
+        "print('torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.strip() == "False"

@@ -22,12 +22,14 @@ import json
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from trafficprn.detect.classes import default_class_names
-from trafficprn.detect.darknet import DarknetModel
 from trafficprn.detect.postprocess import LETTERBOX_FILL
 from trafficprn.errors import ModelError
+
+if TYPE_CHECKING:  # torch is only needed to export, not to read a model's JSON
+    from trafficprn.detect.darknet import DarknetModel
 
 MODEL_FORMAT = "trafficprn-model"
 MODEL_VERSION = 1

@@ -92,19 +92,22 @@ class VehicleCropper:
         return np.asarray(cv2.remap(image_bgr, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT))
 
     def _maps(self, view: PerspectiveView) -> tuple[np.ndarray, np.ndarray]:
-        """float32 maps of the view, exact on a coarse grid and bilinear in between."""
+        """float32 maps of the view: exact on a grid every _GRID_STEP_PX output px, linear in
+        between (cv2.resize of the grid; float weights, so no quantisation)."""
+        import cv2
 
         w, h = view.size
-        gw, gh = max(2, -(-w // _GRID_STEP_PX) + 1), max(2, -(-h // _GRID_STEP_PX) + 1)
-        xs = np.linspace(0, w - 1, gw)
-        ys = np.linspace(0, h - 1, gh)
+        s = _GRID_STEP_PX
+        # Grid node j sits where cv2.resize (half-pixel centres) samples it, shifted one
+        # step outward so the output's border px lie between nodes rather than clamped.
+        gw, gh = -(-w // s) + 2, -(-h // s) + 2
+        xs = (np.arange(gw) + 0.5) * s - 0.5 - s
+        ys = (np.arange(gh) + 0.5) * s - 0.5 - s
         gx, gy = np.meshgrid(xs, ys)
         px = self.lens.project(view.rays(np.stack([gx.ravel(), gy.ravel()], axis=1)))
         px[~np.isfinite(px).all(axis=1)] = -10.0
-        coarse = px.reshape(gh, gw, 2)
-        # tensor-product linear interpolation in float64: rows (h, gh) @ grid @ cols (gw, w)
-        wy, wx = _linear_weights(gh, h), _linear_weights(gw, w)
-        fine = np.stack([wy @ coarse[..., 0] @ wx.T, wy @ coarse[..., 1] @ wx.T], axis=-1).astype(np.float32)
+        coarse = px.reshape(gh, gw, 2).astype(np.float32)
+        fine = cv2.resize(coarse, (gw * s, gh * s), interpolation=cv2.INTER_LINEAR)[s : s + h, s : s + w]
         return np.ascontiguousarray(fine[..., 0]), np.ascontiguousarray(fine[..., 1])
 
     def _slice(self, image_bgr: np.ndarray, box: FloatArray, out_size: tuple[int, int] | None) -> np.ndarray:
@@ -121,17 +124,6 @@ class VehicleCropper:
         if out_size is not None:
             return np.asarray(cv2.resize(out, (int(out_size[0]), int(out_size[1])), interpolation=cv2.INTER_LINEAR))
         return out.copy()
-
-
-def _linear_weights(n_grid: int, n_out: int) -> FloatArray:
-    """(n_out, n_grid) weights interpolating a grid whose ends sit on the first and last output px."""
-    pos = np.arange(n_out) * (n_grid - 1) / max(n_out - 1, 1)
-    lo = np.clip(np.floor(pos).astype(int), 0, n_grid - 2)
-    t = pos - lo
-    wts = np.zeros((n_out, n_grid))
-    wts[np.arange(n_out), lo] = 1 - t
-    wts[np.arange(n_out), lo + 1] += t
-    return wts
 
 
 def _px_per_unit(lens: Lens, centre: FloatArray, rot: FloatArray) -> float:

@@ -171,32 +171,38 @@ class Renderer:
         return self._finish(img, frame_index), objects
 
     def _shadows(self, img: np.ndarray, xy_m: FloatArray, heading_rad: FloatArray, looks: list[_VehicleLook]) -> None:
+        """Soft shadows: each vehicle's footprint, offset away from the sun, darkens the road."""
         sun = self.light.sun_dir
         off = -sun[:2] / max(sun[2], 0.3) * 0.6
-        mask = np.zeros(img.shape[:2], np.uint8)
         n = max(self.n_sub, 2)
         t = np.arange(n) / n
+        h, w = img.shape[:2]
+        rings = []
         for i in range(len(looks)):
-            v = self.vehicles[int(looks[i].mesh.quads.shape[0] and 0) or 0] if False else None
-            del v
             quads = looks[i].mesh.quads
             lo, hi = quads.reshape(-1, 3).min(axis=0), quads.reshape(-1, 3).max(axis=0)
             c, s = np.cos(heading_rad[i]), np.sin(heading_rad[i])
             corners = np.array([[lo[0], lo[1]], [hi[0], lo[1]], [hi[0], hi[1]], [lo[0], hi[1]]]) * 1.04
             g = corners @ np.array([[c, s], [-s, c]]) + xy_m[i] + off * hi[2] * 0.5
             nxt = np.roll(g, -1, axis=0)
-            ring = (g[:, None, :] * (1 - t)[None, :, None] + nxt[:, None, :] * t[None, :, None]).reshape(-1, 2)
-            px, ok = self.cam.project(np.column_stack([ring, np.full(len(ring), 0.02)]))
-            if ok.all():
-                cv2.fillPoly(mask, [np.round(px * 4).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=2)
-        ys, xs = np.nonzero(mask[:: 8, :: 8])
-        if len(ys) == 0:
-            return
-        y0, y1 = max(0, ys.min() * 8 - 8), min(img.shape[0], ys.max() * 8 + 16)
-        x0, x1 = max(0, xs.min() * 8 - 8), min(img.shape[1], xs.max() * 8 + 16)
-        roi = img[y0:y1, x0:x1]
-        m = cv2.GaussianBlur(mask[y0:y1, x0:x1], (5, 5), 0).astype(np.float32) * (0.5 / 255)
-        roi[:] = (roi.astype(np.float32) * (1 - m[..., None])).astype(np.uint8)
+            rings.append((g[:, None, :] * (1 - t)[None, :, None] + nxt[:, None, :] * t[None, :, None]).reshape(-1, 2))
+        flat = np.concatenate(rings)
+        px_all, ok_all = self.cam.project(np.column_stack([flat, np.full(len(flat), 0.02)]))
+        m = 4 * n
+        for i in range(len(looks)):
+            px, ok = px_all[i * m:(i + 1) * m], ok_all[i * m:(i + 1) * m]
+            if not ok.all():
+                continue
+            x0, y0 = np.maximum(np.floor(px.min(axis=0)).astype(int) - 2, 0)
+            x1, y1 = np.minimum(np.ceil(px.max(axis=0)).astype(int) + 3, [w, h])
+            if x1 - x0 < 2 or y1 - y0 < 2:
+                continue
+            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
+            cv2.fillPoly(mask, [np.round((px - [x0, y0]) * 4).astype(np.int32)], 128, lineType=cv2.LINE_AA, shift=2)
+            mask = cv2.blur(mask, (3, 3))
+            roi = img[y0:y1, x0:x1]
+            dark = cv2.merge([255 - mask] * 3)
+            cv2.multiply(roi, dark, dst=roi, scale=1 / 255)
 
     def _plate(self, img: np.ndarray, look: _VehicleLook, corners_px: FloatArray, bgr: FloatArray) -> None:
         """corners_px: (4, 2) image px of the plate quad: bottom-left, bottom-right, top-right, top-left."""

@@ -129,7 +129,8 @@ class OnnxDetector(_YoloDetector):
 
 
 class TorchDetector(_YoloDetector):
-    """A `DarknetModel` on PyTorch (CPU). Needs the `train` extra."""
+    """A `DarknetModel` on PyTorch (CPU), with BN folded into the convs for inference.
+    Needs the `train` extra."""
 
     def __init__(
         self,
@@ -141,7 +142,9 @@ class TorchDetector(_YoloDetector):
         nms_iou: float = 0.45,
         threads: int = 1,
     ):
-        self.model = model.eval()
+        from trafficprn.detect.darknet import fused_for_inference
+
+        self.model = fused_for_inference(model)
         self.class_names = class_names if class_names is not None else default_class_names(model.class_count)
         self.input_size = input_size or (model.cfg.net.width, model.cfg.net.height)
         self.head_specs = [

@@ -1,0 +1,106 @@
+"""`trafficprn eval` scoring and `trafficprn demo --headless` on the bundled demo scene.
+
+The scoring is checked on a perfect run built from the ground truth itself (every score
+at its best) and on a damaged one (known errors); the headless demo runs the real
+pipeline with the bundled model on the first frames of the bundled scene."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trafficprn.demo import demo_scene_dir
+from trafficprn.evaluation import VEHICLE_CLASSES, SceneRun, load_scene, score_scene
+from trafficprn.events import QueueSample, VehiclePassage
+from trafficprn.types import Detections, VehicleClass
+
+pytestmark = pytest.mark.skipif(not (demo_scene_dir() / "scene.json").is_file(), reason="no bundled demo scene")
+
+
+def perfect_run(scene, *, drop_passages: int = 0, speed_bias_kmh: float = 0.0, queue_bias_m: float = 0.0) -> SceneRun:
+    tracks, dets = [], []
+    for frame in scene.frames:
+        objs = [o for o in frame["objects"] if o["class"] in VEHICLE_CLASSES]
+        xyxy = np.array([o["xyxy"] for o in objs], dtype=np.float64).reshape(-1, 4)
+        cls = np.array([VEHICLE_CLASSES.index(o["class"]) for o in objs], dtype=np.int64)
+        ids = np.array([o["track_id"] for o in objs], dtype=np.int64)
+        vc = np.array([VehicleClass.from_label(o["class"]).value for o in objs], dtype=np.int64)
+        dets.append(Detections(xyxy, np.full(len(objs), 0.9), cls))
+        tracks.append(Detections(xyxy, np.full(len(objs), 0.9), vc, track_id=ids))
+    passages = [
+        VehiclePassage(camera="c", track_id=v["track_id"], passage_ts=v["passage_ts"], first_seen_ts=v["first_ts"],
+                       last_seen_ts=v["last_ts"], vehicle_class=v["class"], class_confidence=1.0,
+                       entry_leg=v["entry_leg"], exit_leg=v["exit_leg"], movement=v["movement"],
+                       speed_median_kmh=None if v["speed_kmh"] is None else v["speed_kmh"] + speed_bias_kmh,
+                       colour=v["colour"], plate_text=v["plate"])
+        for v in scene.vehicles if v["passage_ts"] is not None
+    ][drop_passages:]
+    queues = [QueueSample("c", q["lane"], q["ts"], q["length_m"] + queue_bias_m, q["vehicles"]) for q in scene.queues]
+    return SceneRun(passages, queues, tracks, dets, list(VEHICLE_CLASSES), len(tracks), 1.0, 0.5)
+
+
+def test_perfect_run_scores_perfectly():
+    scene = load_scene(demo_scene_dir())
+    s = score_scene(scene, perfect_run(scene))
+    assert s["detection"]["map50"] == pytest.approx(1.0)
+    assert s["tracking"]["mota"] == pytest.approx(1.0) and s["tracking"]["idf1"] == pytest.approx(1.0)
+    assert s["counts"]["all_within_tolerance"] and s["counts"]["interval_accuracy"] == pytest.approx(1.0)
+    assert s["passages"]["speed_mae_kmh"] == pytest.approx(0.0)
+    assert s["passages"]["colour_accuracy"] == 1.0 and s["passages"]["plate_exact_rate"] == 1.0
+    assert s["queues"]["queue_mae_m"] == pytest.approx(0.0)
+    assert s["speed"]["pipeline_fps"] == len(scene.frames)
+
+
+def test_known_errors_show_up():
+    scene = load_scene(demo_scene_dir())
+    n = sum(v["passage_ts"] is not None for v in scene.vehicles)
+    s = score_scene(scene, perfect_run(scene, drop_passages=3, speed_bias_kmh=2.5, queue_bias_m=1.5))
+    assert s["counts"]["found_total"] == n - 3
+    assert s["counts"]["interval_accuracy"] == pytest.approx(1 - 3 / n)
+    assert s["passages"]["speed_mae_kmh"] == pytest.approx(2.5)
+    assert s["queues"]["queue_mae_m"] == pytest.approx(1.5)
+
+
+def test_shift_moves_every_timestamp():
+    scene = load_scene(demo_scene_dir())
+    moved = scene.shifted(100.0)
+    assert moved.frames[0]["ts"] == scene.frames[0]["ts"] + 100
+    assert moved.info["start_ts"] == scene.info["start_ts"] + 100
+    v = next(i for i, v in enumerate(scene.vehicles) if v["passage_ts"] is not None)
+    assert moved.vehicles[v]["passage_ts"] == scene.vehicles[v]["passage_ts"] + 100
+
+
+def test_eval_rejects_a_folder_that_is_not_a_scene(tmp_path: Path):
+    from trafficprn.cli import main
+
+    assert main(["eval", str(tmp_path), "--no-progress"]) == 2
+
+
+@pytest.mark.skipif(not (demo_scene_dir().parent / "models" / "trafficprn-prn.onnx").is_file(), reason="no bundled model")
+def test_headless_eval_runs_the_real_pipeline(capsys):
+    from trafficprn.cli import main
+
+    assert main(["eval", str(demo_scene_dir()), "--json", "--no-progress", "--max-frames", "20"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 20
+    assert summary["speed"]["pipeline_fps"] > 0
+    assert 0.0 <= summary["detection"]["map50"] <= 1.0
+
+
+@pytest.mark.skipif(not (demo_scene_dir().parent / "models" / "trafficprn-prn.onnx").is_file(), reason="no bundled model")
+def test_headless_demo_writes_sqlite(tmp_path: Path, capsys):
+    import sqlalchemy as sa
+
+    from trafficprn.cli import main
+
+    code = main(["demo", "--headless", "--json", "--no-progress", "--workdir", str(tmp_path), "--max-frames", "25"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 25
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'demo.sqlite'}")
+    with engine.connect() as conn:
+        queue_rows = conn.execute(sa.text("select count(*) from queue_samples")).scalar_one()
+    assert queue_rows > 0

@@ -1,0 +1,195 @@
+"""`trafficprn demo` and `trafficprn eval`: the whole box in one command, and its scores.
+
+    trafficprn demo                 # bundled scene -> pipeline -> SQLite -> dashboard on :8000
+    trafficprn demo --headless      # process, print the accuracy summary, exit (--json for JSON)
+    trafficprn eval SCENE_DIR       # any sim scene folder, with the bundled (or --model) detector
+
+The demo scene ships in the package (trafficprn/data/demo/): a short fisheye clip made
+with `trafficprn sim scene`, its site.yaml and its ground truth. When serving, the
+scene's clock is moved so that it ends now, and the dashboard's default "last 24 hours"
+shows it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import secrets
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("trafficprn.demo")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("demo", help="run the bundled demo scene and open the dashboard")
+    p.add_argument("--headless", action="store_true", help="process, print the accuracy summary and exit")
+    p.add_argument("--json", action="store_true", help="with --headless: print the summary as JSON")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workdir", help="where the SQLite file and spool go (default ~/.cache/trafficprn/demo)")
+    p.add_argument("--model", default="bundled", help="detector model (default: the bundled one)")
+    p.add_argument("--scene", help="a sim scene folder instead of the bundled demo scene")
+    p.add_argument("--threads", type=int, default=None, help="detector threads (default: the site's)")
+    p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (a quick look)")
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    e = subparsers.add_parser("eval", help="run the pipeline on a sim scene and score it against its ground truth")
+    e.add_argument("scene", help="sim scene folder (video.mp4, site.yaml, frames.jsonl, ...)")
+    e.add_argument("--json", action="store_true", help="print the summary as JSON")
+    e.add_argument("--model", default=None, help="detector model (default: the scene camera's, usually bundled)")
+    e.add_argument("--threads", type=int, default=None, help="detector threads (default: the site's)")
+    e.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
+    e.add_argument("--min-box-px", type=float, default=8.0, help="ignore smaller ground-truth boxes for mAP/MOT")
+    e.add_argument("--no-progress", action="store_true")
+    e.set_defaults(func=cmd_eval)
+
+
+def demo_scene_dir() -> Path:
+    from trafficprn.resources import data_dir
+
+    return data_dir() / "demo"
+
+
+def _privacy(site: Any) -> Any:
+    """The site's plate privacy; hash mode without TRAFFICPRN_PLATE_SECRET gets a random
+    secret for this run only (hashes then cannot be linked to any other run)."""
+    from trafficprn.analytics.privacy import SECRET_ENV, PlatePrivacy
+
+    secret = os.environ.get(SECRET_ENV)
+    if site.privacy.plates == "hash" and not secret:
+        log.info("%s is not set: plate hashes use a random secret for this run", SECRET_ENV)
+        secret = secrets.token_hex(32)
+    return PlatePrivacy.from_config(site.privacy, secret)
+
+
+def make_pipeline_factory(privacy_holder: dict[str, Any], *, plates: bool = True) -> Any:
+    """A factory for `evaluation.run_scene` building the worker's pipeline: colour, plates
+    (per privacy mode) and the recording detector it is given."""
+
+    def factory(site: Any, camera: Any, detector: Any, sinks: list[Any]) -> Any:
+        from trafficprn.analytics.colour import ColourClassifier
+        from trafficprn.errors import TrafficPRNError
+        from trafficprn.pipeline import Pipeline
+
+        privacy = _privacy(site)
+        privacy_holder["privacy"] = privacy
+        fuser = None
+        if plates and privacy.reads_plates:
+            try:
+                from trafficprn.analytics.plates import PlateReader, TrackPlateFuser
+
+                fuser = TrackPlateFuser(PlateReader(site.privacy.plate_format))
+            except TrafficPRNError as exc:
+                log.warning("plate reading disabled: %s", exc)
+        return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=fuser, privacy=privacy)
+
+    return factory
+
+
+def _detector(scene: Any, model: str | None, threads: int | None, record_confidence: float | None = 0.01) -> Any:
+    """The scene camera's detector (or `model`), run at `record_confidence` (for mAP) and
+    wrapped to hand the pipeline only boxes at the camera's threshold; None runs it at the
+    camera's threshold (as a worker does)."""
+    from trafficprn.config import load_site
+    from trafficprn.detect.runtime import load_detector
+    from trafficprn.evaluation import RecordingDetector
+
+    camera = load_site(scene.site_path).cameras[0]
+    cfg = camera.detector
+    name = model or cfg.model
+    if name != "bundled" and not Path(name).is_absolute() and (scene.root / name).exists():
+        name = str(scene.root / name)
+    low = cfg.confidence if record_confidence is None else min(record_confidence, cfg.confidence)
+    inner = load_detector(name, confidence=low, nms_iou=cfg.nms_iou, threads=threads or cfg.threads)
+    return RecordingDetector(inner, confidence=cfg.confidence)
+
+
+def evaluate(scene_dir: Path, *, model: str | None, threads: int | None, sinks: list[Any] | None = None,
+             max_frames: int | None = None, progress: bool = True, min_box_px: float = 8.0,
+             shift_s: float = 0.0) -> dict[str, Any]:
+    """Run the pipeline on a scene (optionally moved `shift_s` seconds in time) and score it."""
+    from tqdm import tqdm
+
+    from trafficprn.evaluation import load_scene, run_scene, score_scene
+
+    scene = load_scene(scene_dir).shifted(shift_s)
+    detector = _detector(scene, model, threads)
+    holder: dict[str, Any] = {}
+    total = len(scene.frames) if max_frames is None else min(max_frames, len(scene.frames))
+    with tqdm(total=total, unit="frame", desc="pipeline", disable=not progress, file=sys.stderr) as bar:
+        run = run_scene(scene, make_pipeline_factory(holder), detector, sinks=sinks, max_frames=max_frames,
+                        progress=bar.update)
+    return score_scene(scene, run, min_box_px=min_box_px, privacy=holder.get("privacy"))
+
+
+def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
+    from trafficprn.evaluation import format_summary
+
+    print(json.dumps(summary, indent=2) if as_json else format_summary(summary))
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    summary = evaluate(Path(args.scene), model=args.model, threads=args.threads, max_frames=args.max_frames,
+                       progress=not args.no_progress, min_box_px=args.min_box_px)
+    _print_summary(summary, args.json)
+    return 0
+
+
+def _workdir(given: str | None) -> Path:
+    path = Path(given) if given else Path.home() / ".cache" / "trafficprn" / "demo"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from trafficprn.errors import InputError
+    from trafficprn.evaluation import load_scene
+    from trafficprn.store.db import upgrade
+    from trafficprn.store.sink import DatabaseSink
+
+    scene_dir = Path(args.scene) if args.scene else demo_scene_dir()
+    if not (scene_dir / "scene.json").is_file():
+        raise InputError(f"{scene_dir}: demo scene not found (the package data is incomplete)")
+    info = load_scene(scene_dir).info
+    work = _workdir(args.workdir)
+    db_file = work / "demo.sqlite"
+    db_file.unlink(missing_ok=True)  # a fresh database each run: no double counts
+    shutil.rmtree(work / "spool", ignore_errors=True)
+    url = f"sqlite:///{db_file}"
+    upgrade(url)
+    # Serving: move the scene so that it ends now, so the dashboard's default range shows it.
+    shift_s = 0.0 if args.headless else math.floor(time.time() - float(info["start_ts"]) - float(info["seconds"]))
+    sink = DatabaseSink(url, work / "spool")
+    try:
+        summary = evaluate(scene_dir, model=args.model, threads=args.threads, sinks=[sink],
+                           max_frames=args.max_frames, progress=not args.no_progress, shift_s=shift_s)
+    finally:
+        sink.close()
+    if args.headless:
+        _print_summary(summary, args.json)
+        return 0
+    _print_summary(summary, False)
+    return _serve(url, scene_dir, work, args.host, args.port)
+
+
+def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int) -> int:
+    import uvicorn
+
+    from trafficprn.api import create_app
+    from trafficprn.settings import Settings
+
+    settings = Settings(database_url=url, site_path=str(scene_dir / "site.yaml"), spool_dir=str(work / "spool"))
+    app = create_app(settings)
+    print(f"\ntrafficprn demo: dashboard at http://{host}:{port}/ui/  (API at http://{host}:{port}/docs)")
+    print("press Ctrl-C to stop", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+    print("trafficprn demo: stopped")
+    return 0

@@ -152,3 +152,29 @@ def test_pose_axes(make_lens_config: LensFactory, tilt: float, pixel_offset: tup
             assert value > 0.5
         else:
             assert value == pytest.approx(want, abs=1e-9)
+
+
+def test_from_camera_names_the_camera_and_point() -> None:
+    from pathlib import Path
+
+    from trafficprn.config import load_site
+
+    site = load_site(Path(__file__).resolve().parents[2] / "examples" / "site.yaml")
+    cam = site.cameras[0]
+    cal = Calibration.from_camera(cam)
+    assert cal.rms_m is not None and cal.rms_m < 0.1
+    points = list(cam.calibration.points)
+    points[3] = points[3].model_copy(update={"image_px": (3.0, 3.0)})
+    bad = cam.model_copy(update={"calibration": cam.calibration.model_copy(update={"points": points})})
+    with pytest.raises(
+        CalibrationError, match=r"camera 'fisheye-1': calibration.points\[3\].image_px .* outside the image circle"
+    ):
+        Calibration.from_camera(bad)
+    pose_only = cam.model_copy(
+        update={
+            "calibration": cam.calibration.model_copy(
+                update={"points": [], "pose": PoseCalibration(height_m=8, tilt_deg=90)}
+            )
+        }
+    )
+    assert Calibration.from_camera(pose_only).method == "pose"

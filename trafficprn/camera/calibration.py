@@ -81,9 +81,12 @@ class Calibration:
         image_px = np.array([p.image_px for p in pts], dtype=np.float64).reshape(-1, 2)
         ground_m = np.array([p.ground_m for p in pts], dtype=np.float64).reshape(-1, 2)
         pose = cam.calibration.pose
-        if len(pts) >= 4 or pose is None:
-            return cls.from_points(lens, image_px, ground_m)
-        return cls.from_pose(lens, pose, check_image_px=image_px, check_ground_m=ground_m)
+        try:
+            if len(pts) >= 4 or pose is None:
+                return cls.from_points(lens, image_px, ground_m)
+            return cls.from_pose(lens, pose, check_image_px=image_px, check_ground_m=ground_m)
+        except CalibrationError as exc:
+            raise CalibrationError(f"camera {cam.name!r}: {exc}") from None
 
     @classmethod
     def from_points(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-30 05:14:38.970426
+Create Date: 2026-11-30 05:32:13.088798
 """
 
 from __future__ import annotations
@@ -85,25 +85,25 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_vehicle_passages')),
     sa.UniqueConstraint('uuid', name=op.f('uq_vehicle_passages_uuid'))
     )
-    op.create_index('ix_passages_camera_ts', 'vehicle_passages', ['camera', 'passage_ts', 'id'], unique=False)
-    op.create_index('ix_passages_class_ts', 'vehicle_passages', ['vehicle_class', 'passage_ts'], unique=False)
-    op.create_index('ix_passages_colour_ts', 'vehicle_passages', ['colour', 'passage_ts'], unique=False)
-    op.create_index('ix_passages_movement_ts', 'vehicle_passages', ['movement', 'passage_ts'], unique=False)
-    op.create_index('ix_passages_plate_hash', 'vehicle_passages', ['plate_hash'], unique=False)
-    op.create_index('ix_passages_plate_text', 'vehicle_passages', ['plate_text'], unique=False)
-    op.create_index('ix_passages_speed', 'vehicle_passages', ['speed_median_kmh'], unique=False)
+    op.create_index('ix_passages_camera_class_ts', 'vehicle_passages', ['camera', 'vehicle_class', 'passage_ts'], unique=False)
+    op.create_index('ix_passages_camera_colour_ts', 'vehicle_passages', ['camera', 'colour', 'passage_ts'], unique=False)
+    op.create_index('ix_passages_camera_movement_ts', 'vehicle_passages', ['camera', 'movement', 'passage_ts'], unique=False)
+    op.create_index('ix_passages_camera_speed', 'vehicle_passages', ['camera', 'speed_median_kmh'], unique=False)
+    op.create_index('ix_passages_camera_ts', 'vehicle_passages', ['camera', 'passage_ts', 'id'], unique=False, postgresql_include=['entry_leg', 'exit_leg', 'movement', 'vehicle_class'])
+    op.create_index('ix_passages_plate_hash', 'vehicle_passages', ['plate_hash'], unique=False, postgresql_where=sa.text('plate_hash IS NOT NULL'), sqlite_where=sa.text('plate_hash IS NOT NULL'))
+    op.create_index('ix_passages_plate_text', 'vehicle_passages', ['plate_text'], unique=False, postgresql_where=sa.text('plate_text IS NOT NULL'), sqlite_where=sa.text('plate_text IS NOT NULL'))
     op.create_index('ix_passages_ts', 'vehicle_passages', ['passage_ts', 'id'], unique=False)
 
 
 def downgrade() -> None:
     op.drop_index('ix_passages_ts', table_name='vehicle_passages')
-    op.drop_index('ix_passages_speed', table_name='vehicle_passages')
-    op.drop_index('ix_passages_plate_text', table_name='vehicle_passages')
-    op.drop_index('ix_passages_plate_hash', table_name='vehicle_passages')
-    op.drop_index('ix_passages_movement_ts', table_name='vehicle_passages')
-    op.drop_index('ix_passages_colour_ts', table_name='vehicle_passages')
-    op.drop_index('ix_passages_class_ts', table_name='vehicle_passages')
-    op.drop_index('ix_passages_camera_ts', table_name='vehicle_passages')
+    op.drop_index('ix_passages_plate_text', table_name='vehicle_passages', postgresql_where=sa.text('plate_text IS NOT NULL'), sqlite_where=sa.text('plate_text IS NOT NULL'))
+    op.drop_index('ix_passages_plate_hash', table_name='vehicle_passages', postgresql_where=sa.text('plate_hash IS NOT NULL'), sqlite_where=sa.text('plate_hash IS NOT NULL'))
+    op.drop_index('ix_passages_camera_ts', table_name='vehicle_passages', postgresql_include=['entry_leg', 'exit_leg', 'movement', 'vehicle_class'])
+    op.drop_index('ix_passages_camera_speed', table_name='vehicle_passages')
+    op.drop_index('ix_passages_camera_movement_ts', table_name='vehicle_passages')
+    op.drop_index('ix_passages_camera_colour_ts', table_name='vehicle_passages')
+    op.drop_index('ix_passages_camera_class_ts', table_name='vehicle_passages')
     op.drop_table('vehicle_passages')
     op.drop_index('ix_queue_samples_ts', table_name='queue_samples')
     op.drop_table('queue_samples')

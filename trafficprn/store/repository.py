@@ -8,6 +8,7 @@ after a crash never duplicates.
 
 from __future__ import annotations
 
+import json
 import uuid as uuid_lib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -100,11 +101,43 @@ def _insert_ignore(conn: Connection, table: Table) -> Insert:
     raise InputError(f"unsupported database dialect {conn.dialect.name!r}")
 
 
+COPY_MIN_ROWS = 100
+
+
 def _insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, skipping existing keys. Large Postgres batches go through COPY."""
     if not rows:
         return 0
-    conn.execute(_insert_ignore(conn, table), list(rows))
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        _copy_insert(conn, table, rows)
+    else:
+        conn.execute(_insert_ignore(conn, table), list(rows))
     return len(rows)
+
+
+def _copy_value(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, dict) else value
+
+
+def _copy_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """COPY rows into a per-session staging table, then INSERT ... SELECT ... ON CONFLICT
+    DO NOTHING, all inside the caller's transaction (about 10x executemany)."""
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    stage = f"_tp_stage_{table.name}"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {names} FROM {table.name} WITH NO DATA"
+        )
+        cursor.execute(f"TRUNCATE {stage}")
+        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([_copy_value(row[c]) for c in columns])
+        cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING")
+    finally:
+        cursor.close()
 
 
 def insert_passages(conn: Connection, passages: Iterable[VehiclePassage]) -> int:

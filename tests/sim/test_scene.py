@@ -131,3 +131,18 @@ def test_missing_sumo_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setenv("PATH", "")
     with pytest.raises(DependencyError, match=r"pip install 'trafficprn\[sim\]'"):
         sim_sumo.sumo_binaries()
+
+
+def test_dusk_renders_darker_frames_with_the_same_truth(tmp_path: Path) -> None:
+    sc = load_scenario("default")
+    day = render_scene(sc, tmp_path / "day", SceneOptions(seconds=2, fps=FPS, camera="pole", size_px=(320, 180)))
+    dusk = render_scene(sc, tmp_path / "dusk", SceneOptions(seconds=2, fps=FPS, camera="pole", size_px=(320, 180),
+                                                            dusk=True))
+    means = []
+    for folder in (day, dusk):
+        cap = cv2.VideoCapture(str(folder / "video.mp4"))
+        ok, frame = cap.read()
+        assert ok
+        means.append(float(frame.mean()))
+    assert means[1] < 0.75 * means[0]
+    assert (day / "vehicles.json").read_bytes() == (dusk / "vehicles.json").read_bytes()

@@ -167,6 +167,8 @@ class Renderer:
             else:
                 cv2.fillPoly(img, [poly], bgr[qi].tolist(), lineType=cv2.LINE_AA, shift=2)
             cv2.fillPoly(ids, [poly], int(own[qi]) + 1, lineType=cv2.LINE_8, shift=2)
+        if li.dusk:
+            self._glow(img, px, ok, mat[idx], n)
         objects = self._objects(ids, px, ok, idx, own, mat, n, len(vids), vids)
         return self._finish(img, frame_index), objects
 
@@ -203,6 +205,19 @@ class Renderer:
             roi = img[y0:y1, x0:x1]
             dark = cv2.merge([255 - mask] * 3)
             cv2.multiply(roi, dark, dst=roi, scale=1 / 255)
+
+    def _glow(self, img: np.ndarray, px: FloatArray, ok: np.ndarray, mats: np.ndarray, n: int) -> None:
+        """Dusk: blurred halos around visible head- and taillights."""
+        lights = np.nonzero(ok & np.isin(mats, [M.HEADLIGHT, M.TAILLIGHT]))[0]
+        if len(lights) == 0:
+            return
+        glow = np.zeros_like(img)
+        for k in lights:
+            c = px[k].mean(axis=0)
+            r = max(2.0, float(np.ptp(px[k][:, 0])) * 0.9)
+            col = (170, 200, 215) if mats[k] == M.HEADLIGHT else (20, 20, 150)
+            cv2.circle(glow, (int(c[0]), int(c[1])), int(r), col, -1, cv2.LINE_AA)
+        cv2.add(img, cv2.GaussianBlur(glow, (0, 0), 4), dst=img)
 
     def _plate(self, img: np.ndarray, look: _VehicleLook, corners_px: FloatArray, bgr: FloatArray) -> None:
         """corners_px: (4, 2) image px of the plate quad: bottom-left, bottom-right, top-right, top-left."""

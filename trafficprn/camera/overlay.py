@@ -126,24 +126,31 @@ def draw_zones(image_bgr: np.ndarray, cam: CameraConfig) -> np.ndarray:
 
 
 def contact_sheet(images: dict[str, np.ndarray], columns: int = 2, cell_width: int = 640) -> np.ndarray:
-    """Views side by side, each scaled to `cell_width` and labelled with its name."""
+    """Views in a grid, each scaled to `cell_width` and labelled with its name; wide images
+    (panoramas, aspect > 2.5) get a full-width row of their own below."""
     import cv2
 
-    cells = []
-    for name, img in images.items():
+    full_width = columns * cell_width
+
+    def scaled(name: str, img: np.ndarray, width: int) -> np.ndarray:
         h, w = img.shape[:2]
-        scaled = cv2.resize(img, (cell_width, max(1, round(h * cell_width / w))), interpolation=cv2.INTER_AREA)
-        scaled = scaled if scaled.ndim == 3 else cv2.cvtColor(scaled, cv2.COLOR_GRAY2BGR)
-        _label(scaled, name, (10, 28), (255, 255, 255), scale=0.8)
-        cells.append(scaled)
-    if not cells:
-        return np.zeros((1, 1, 3), np.uint8)
-    cell_h = max(c.shape[0] for c in cells)
+        out = cv2.resize(img, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+        out = out if out.ndim == 3 else cv2.cvtColor(out, cv2.COLOR_GRAY2BGR)
+        _label(out, name, (10, 28), (255, 255, 255), scale=0.8)
+        return np.asarray(out)
+
+    cells = [scaled(n, i, cell_width) for n, i in images.items() if i.shape[1] <= 2.5 * i.shape[0]]
+    wide = [scaled(n, i, full_width) for n, i in images.items() if i.shape[1] > 2.5 * i.shape[0]]
     rows = []
-    for r in range(0, len(cells), columns):
-        row = [np.pad(c, ((0, cell_h - c.shape[0]), (0, 0), (0, 0))) for c in cells[r : r + columns]]
-        row += [np.zeros((cell_h, cell_width, 3), np.uint8)] * (columns - len(row))
-        rows.append(np.hstack(row))
+    if cells:
+        cell_h = max(c.shape[0] for c in cells)
+        for r in range(0, len(cells), columns):
+            row = [np.pad(c, ((0, cell_h - c.shape[0]), (0, 0), (0, 0))) for c in cells[r : r + columns]]
+            row += [np.zeros((cell_h, cell_width, 3), np.uint8)] * (columns - len(row))
+            rows.append(np.hstack(row))
+    rows.extend(wide)
+    if not rows:
+        return np.zeros((1, 1, 3), np.uint8)
     return np.vstack(rows)
 
 

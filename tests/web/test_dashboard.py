@@ -137,3 +137,22 @@ def test_setup_page_saves_a_lane(server: dict[str, Any], page_factory: Any, scre
                              timeout=15000)
     tablet.screenshot(path=str(screenshot_dir / "setup-tablet.png"), full_page=True)
     assert errors.messages == []
+
+
+def test_dashboard_updates_live_without_reload(server: dict[str, Any], page_factory: Any) -> None:
+    from trafficprn.events import VehiclePassage
+
+    make, errors = page_factory
+    page = make(LAPTOP)
+    _dashboard(server, page)
+    page.evaluate("window.__notReloaded = true")
+    page.wait_for_timeout(1000)  # the event stream has sent its first state
+    ts = seeding.DAY0 + 86400 - 1
+    seeding.seed(str(server["db"]), [VehiclePassage(
+        camera=seeding.CAMERA, track_id=777777, passage_ts=ts, first_seen_ts=ts - 3, last_seen_ts=ts,
+        vehicle_class="truck", class_confidence=0.9, entry_leg="W", exit_leg="E", movement="T",
+        speed_median_kmh=42.0, speed_max_kmh=45.0, uuid="00000000-0000-4000-8000-777777777777")])
+    page.wait_for_function("document.querySelector('#passages tbody tr td:last-child').textContent === '777777'",
+                           timeout=15000)
+    assert page.evaluate("window.__notReloaded") is True
+    assert errors.messages == []

@@ -3,8 +3,8 @@
 A pinhole camera looks straight down at the junction centre: ground (x east, y north, m)
 maps to image px as u = 640 + 10 x, v = 640 - 10 y. Right-hand traffic, one inbound and
 one outbound lane per leg (3.5 m wide), stop lines 8 m from the centre. Vehicles follow
-polylines on the ground with arc length s(t); their boxes are drawn so that the box's
-bottom-centre is the vehicle's ground middle.
+polylines on the ground with arc length s(t); seen from straight above, their boxes are
+centred on the vehicle's ground middle.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def constant_speed(vid: int, entry: str, exit_leg: str, speed_kmh: float, t0: fl
 
 def vehicle_boxes(v: Vehicle) -> FloatArray:
     """(T, 4) image px boxes of a vehicle at each of its times (cached on the vehicle):
-    bottom-centre at its ground middle, extent from its heading smoothed over +-3 m of
+    centred on its ground middle, extent from its heading smoothed over +-3 m of
     path, so the box turns gradually through a corner."""
     cached = getattr(v, "_boxes", None)
     if cached is not None and len(cached) == len(v.ts):
@@ -151,7 +151,7 @@ def vehicle_boxes(v: Vehicle) -> FloatArray:
     c, s_ = np.abs(heading[:, 0]) / norm, np.abs(heading[:, 1]) / norm
     length, width = LENGTH_M[v.cls] * PX_PER_M, WIDTH_M[v.cls] * PX_PER_M
     w, h = c * length + s_ * width, s_ * length + c * width
-    boxes = np.stack([p[:, 0] - w / 2, p[:, 1] - h, p[:, 0] + w / 2, p[:, 1]], axis=1)
+    boxes = np.stack([p[:, 0] - w / 2, p[:, 1] - h / 2, p[:, 0] + w / 2, p[:, 1] + h / 2], axis=1)
     object.__setattr__(v, "_boxes", boxes)
     return boxes
 

@@ -1,5 +1,5 @@
-"""Per-track traffic analytics of one camera: ground trajectory, zones, class votes, speed,
-queues. Bounded state: a track's state lives while the tracker holds the track, then
+"""Per-track traffic analytics of one camera: ground trajectory (box anchor -> ground m via
+the calibration, see `anchor`), zones, class votes, speed, queues. Bounded state: a track's state lives while the tracker holds the track, then
 becomes a `VehiclePassage` (or, when it ended before reaching an exit zone, waits a few
 seconds to be joined to the track that re-acquired the same vehicle).
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from trafficprn.analytics.anchor import GroundAnchor
 from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, queue_from_stop_line
 from trafficprn.analytics.speed import MPS_TO_KMH, fit_velocity_mps, summarise_speeds
 from trafficprn.analytics.vote import ClassVote
@@ -41,6 +42,7 @@ class AnalyticsParams:
     stitch_m: float = 4.0  # how far from the fragment's predicted position a new track may start
     hold_s: float = 1.0  # a queued vehicle unseen this long still counts (brief occlusion)
     history: int = 64  # positions kept per track
+    anchor: str = "down"  # "down": calibrated ground anchor (see analytics.anchor); "bottom": box bottom-centre
     max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)
 
 
@@ -105,6 +107,7 @@ class TrafficAnalytics:
         self.lanes: list[Lane] = build_lanes(camera, ground)
         self.queue_cfg = camera.queue
         self.area_px = calibrated_area_px
+        self.anchor = GroundAnchor(ground, self.params.anchor)
         size = camera.lens.image_size
         self._lane_map = LabelMap([lane.polygon_px for lane in self.lanes], size) if self.lanes else None
         self._area_map = LabelMap([calibrated_area_px], size) if calibrated_area_px is not None else None
@@ -138,7 +141,7 @@ class TrafficAnalytics:
     def _observe(self, ts: float, tracks: Detections) -> None:
         if tracks.track_id is None:
             return
-        anchor_px = tracks.anchor_px
+        anchor_px = self.anchor(tracks.xyxy)
         try:
             ground_m = self.ground.image_to_ground(anchor_px)
         except CalibrationError:

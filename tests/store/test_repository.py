@@ -98,3 +98,27 @@ def test_naive_datetimes_are_refused(db_engine: Engine) -> None:
     row["passage_ts"] = datetime(2026, 1, 1)
     with db_engine.begin() as conn, pytest.raises(StatementError, match="naive"):
         conn.execute(Passage.__table__.insert(), [row])
+
+
+@pytest.mark.parametrize("n", [10, 150, 1200])  # executemany and COPY-staged paths
+def test_large_batches_with_duplicates(db_engine: Engine, n: int) -> None:
+    ps = [make_passage(track_id=i, passage_ts=1.78e9 + i) for i in range(n)]
+    with db_engine.begin() as conn:
+        repository.insert_passages(conn, ps + ps[: n // 2])  # duplicates inside one batch
+    with db_engine.begin() as conn:
+        repository.insert_passages(conn, ps)  # and a replay
+    with db_engine.connect() as conn:
+        got = sorted(str(u) for u in conn.execute(select(Passage.uuid)).scalars())
+    assert got == sorted(p.uuid for p in ps)
+
+
+def test_data_errors_are_sqlalchemy_errors(db_engine: Engine) -> None:
+    """A value Postgres refuses (camera name too long) surfaces as a DBAPIError on both paths."""
+    from sqlalchemy.exc import DBAPIError
+
+    if db_engine.dialect.name != "postgresql":
+        pytest.skip("SQLite does not enforce VARCHAR lengths")
+    for n in (1, 200):
+        ps = [make_passage(track_id=i, camera="x" * 100) for i in range(n)]
+        with pytest.raises(DBAPIError), db_engine.begin() as conn:
+            repository.insert_passages(conn, ps)

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from trafficprn.errors import InputError
@@ -122,22 +123,24 @@ def _copy_value(value: Any) -> Any:
 def _copy_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """COPY rows into a per-session staging table, then INSERT ... SELECT ... ON CONFLICT
     DO NOTHING, all inside the caller's transaction (about 10x executemany)."""
+    import psycopg
+
     columns = list(rows[0])
     names = ", ".join(columns)
     stage = f"_tp_stage_{table.name}"
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    conn.exec_driver_sql(
+        f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS SELECT {names} FROM {table.name} WITH NO DATA"
+    )
+    conn.exec_driver_sql(f"TRUNCATE {stage}")
+    statement = f"COPY {stage} ({names}) FROM STDIN"
     try:
-        cursor.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-            f"SELECT {names} FROM {table.name} WITH NO DATA"
-        )
-        cursor.execute(f"TRUNCATE {stage}")
-        with cursor.copy(f"COPY {stage} ({names}) FROM STDIN") as copy:
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
             for row in rows:
                 copy.write_row([_copy_value(row[c]) for c in columns])
-        cursor.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING")
-    finally:
-        cursor.close()
+    except psycopg.Error as exc:  # raise it as SQLAlchemy would (OperationalError, DataError, ...)
+        raise DBAPIError.instance(statement, None, exc, psycopg.Error) from None
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING")
 
 
 def insert_passages(conn: Connection, passages: Iterable[VehiclePassage]) -> int:

@@ -198,7 +198,13 @@ class DatabaseSink:
             batch, after = self.spool.read(position, self.batch_size)
             if batch:
                 self._oldest_pending_ts = min((b.appended_ts for b in batch if b.event), default=None)
-            if self._write(batch):
+            try:
+                ok = self._write(batch)
+            except Exception as exc:  # never let the writer die: log, back off, retry
+                log.exception("unexpected error writing to %s", describe_url(self.url))
+                self._failed(exc)
+                ok = False
+            if ok:
                 self.spool.commit(after, len(batch))
                 position = after
                 self._written += len(batch)

@@ -136,3 +136,18 @@ def test_runtime_image_has_no_torch() -> None:
     assert "torch" not in dockerfile.split("pip install --no-cache-dir /wheels")[1].split("&&")[0]
     deps = " ".join(__import__("tomllib").loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"])
     assert "torch" not in deps
+
+
+def test_process_with_the_database_down_spools_and_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from trafficprn.store.testing import free_port
+
+    site_path = _site(tmp_path)
+    site = load_site(site_path)
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/trafficprn"
+    out = process_video(site, site.cameras[0], tmp_path / "video.mp4", Settings(database_url=url),
+                        site_path=str(site_path), start_ts=START_TS, spool_dir=tmp_path / "spool", progress=False,
+                        detector=BlobDetector(), drain_timeout_s=0.5)
+    assert out["passages"] == 1 and out["written"] == 0 and out["pending"] >= 1
+    printed = capsys.readouterr().out
+    assert "still in the spool" in printed and "unreachable" in printed
+    assert any((tmp_path / "spool").iterdir())

@@ -260,9 +260,12 @@ def cmd_process(args: argparse.Namespace) -> int:
 
 
 def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_path: str, start_ts: float | None,
-                  spool_dir: Path, progress: bool = True, detector: Any = None) -> dict[str, Any]:
+                  spool_dir: Path, progress: bool = True, detector: Any = None,
+                  drain_timeout_s: float = 60.0) -> dict[str, Any]:
     """Run recorded footage through the pipeline into the database; print a summary and
-    return its numbers. `detector` replaces the camera's model (tests, experiments)."""
+    return its numbers. `detector` replaces the camera's model (tests, experiments).
+    Events the database cannot take stay in the spool (replayed by the next sink on it);
+    at the end the sink waits up to `drain_timeout_s` for them."""
     from tqdm import tqdm
 
     from trafficprn.camera.sources import open_source
@@ -303,7 +306,7 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
         log.warning("interrupted: writing what was counted so far")
     finally:
         bar.close()
-        sink.close(timeout_s=60.0)
+        sink.close(timeout_s=drain_timeout_s)
     wall = time.monotonic() - t0
     st = sink.stats
     _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)

@@ -263,3 +263,22 @@ def test_dashboard_is_served(client: TestClient) -> None:
     page = client.get("/ui/")
     assert page.status_code == 200 and "trafficprn" in page.text
     assert client.get("/ui/js/dashboard.js").headers["content-type"].startswith(("text/javascript", "application/javascript"))
+
+
+def test_example_site_round_trips_through_the_setup_routes(seeded_sqlite: str, tmp_path: Path) -> None:
+    example = Path(__file__).parents[2] / "examples" / "site.yaml"
+    if not example.is_file():
+        pytest.skip("examples/site.yaml is not there yet")
+    site_path = tmp_path / "site.yaml"
+    site_path.write_text(example.read_text())
+    original = load_site(example)
+    name = original.cameras[0].name
+    with make_client(seeded_sqlite, site_path) as c:
+        zones = c.get(f"/api/cameras/{name}/zones").json()
+        assert [leg["name"] for leg in zones["legs"]] == [leg.name for leg in original.cameras[0].legs]
+        res = c.put(f"/api/cameras/{name}/zones", json={"legs": zones["legs"], "lanes": zones["lanes"]},
+                    headers={"X-API-Key": API_KEY})
+        assert res.status_code == 200, res.text
+    saved = load_site(site_path)
+    assert saved.cameras[0].legs == original.cameras[0].legs and saved.cameras[0].lanes == original.cameras[0].lanes
+    assert saved.cameras[0].lens == original.cameras[0].lens

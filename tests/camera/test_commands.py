@@ -3,6 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
 import pytest
 
 from trafficprn.cli import main
@@ -52,3 +53,29 @@ def test_user_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], 
     argv = [str(tmp_path / a) if a in ("x", "missing.png") else a for a in argv]
     assert main([*argv, "--site", str(EXAMPLES / "site.yaml")]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_dewarp_pinhole_gives_an_undistorted_view(tmp_path: Path) -> None:
+    import yaml
+
+    data = yaml.safe_load((EXAMPLES / "site.yaml").read_text(encoding="utf-8"))
+    data["cameras"][0]["lens"] = {
+        "model": "pinhole",
+        "image_size": [1280, 720],
+        "fx": 900,
+        "fy": 900,
+        "cx": 640,
+        "cy": 360,
+        "dist": [-0.25, 0.05, 0, 0, 0],
+    }
+    data["cameras"][0]["calibration"] = {"pose": {"height_m": 6, "tilt_deg": 30}}
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    frame = tmp_path / "frame.png"
+    noise = np.random.default_rng(0).integers(0, 255, (720, 1280, 3), dtype=np.uint8)
+    cv2.imwrite(str(frame), cv2.GaussianBlur(noise, (0, 0), 2))
+    args = ["--site", str(tmp_path / "site.yaml"), "--camera", "fisheye-1"]
+    assert main(["dewarp", str(frame), *args, "--out-dir", str(tmp_path / "out")]) == 0
+    view = cv2.imread(str(tmp_path / "out" / "undistorted.png"))
+    assert view.shape == (720, 1280, 3)
+    assert (view.sum(axis=2) == 0).mean() < 0.2  # the view covers the frame, not a sliver of it
+    assert main(["calibrate", *args, "--out", str(tmp_path / "grid.png")]) == 0

@@ -59,6 +59,7 @@ def _camera(site_path: Path, name: str) -> tuple[Any, int]:
 
 def _dewarp(args: argparse.Namespace) -> int:
     import cv2
+    import numpy as np
 
     from trafficprn.camera.dewarp import Dewarper
     from trafficprn.camera.lens import Pinhole
@@ -75,8 +76,10 @@ def _dewarp(args: argparse.Namespace) -> int:
                 ViewConfig(name=n, yaw_deg=yaw, pitch_deg=55.0, fov_deg=90.0) for n, yaw in DEFAULT_FISHEYE_VIEWS
             ]
         else:
-            fov = min(dewarper.lens.fov_deg, 120.0)
             w, h = dewarper.lens.image_size
+            cy = dewarper.lens.center_px[1]
+            edges = dewarper.lens.unproject([[0.0, cy], [float(w), cy]])
+            fov = float(np.degrees(np.arccos(np.clip(edges[0] @ edges[1], -1.0, 1.0))))
             defaults = [ViewConfig(name="undistorted", fov_deg=fov, size=(w, h))]
         dewarper = Dewarper(dewarper.lens, defaults)
     image = _read_image(args.image)

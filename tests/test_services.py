@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,26 @@ def test_process_with_the_database_down_spools_and_says_so(tmp_path: Path, capsy
     printed = capsys.readouterr().out
     assert "still in the spool" in printed and "unreachable" in printed
     assert any((tmp_path / "spool").iterdir())
+
+
+def test_run_command_on_a_video_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`trafficprn run` wiring: site, source, pipeline, sink, HTTP endpoint, status; the
+    camera's model is swapped for the blob detector (the model is not under test here)."""
+    from trafficprn.detect import runtime
+    from trafficprn.store import queries
+    from trafficprn.store.db import make_engine, upgrade
+
+    monkeypatch.setattr(runtime, "load_detector", lambda *a, **k: BlobDetector())
+    site = _site(tmp_path)
+    url = f"sqlite:///{tmp_path / 'run.sqlite'}"
+    upgrade(url)
+    code = main(["run", "--site", str(site), "--camera", "pole-1", "--db", url, "--http-host", "127.0.0.1",
+                 "--http-port", "0", "--spool-dir", str(tmp_path / "spool")])
+    assert code == 0
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        items = queries.passages(conn).items
+        cams = queries.cameras(conn, now_ts=time.time() + 60)  # a file runs faster than its own clock
+    engine.dispose()
+    assert [(p.entry_leg, p.exit_leg, p.movement) for p in items] == [("N", "S", "T")]
+    assert [(c.name, c.status) for c in cams] == [("pole-1", "down")]

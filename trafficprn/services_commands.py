@@ -187,13 +187,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.info("signal %d: stopping camera %s", signum, camera.name)
         worker.stop.set()
 
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     log.info("worker for camera %s: source %s, endpoint http://%s:%d/metrics", camera.name, camera.source,
              args.http_host, http.port)
     try:
         frames = worker.run()
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         stop_log.set()
         http.close()
         sink.close()

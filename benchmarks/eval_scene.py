@@ -182,10 +182,13 @@ def main() -> int:
         errors.append(abs(p.speed_median_kmh - v["speed_kmh"]))
         rows.append((true_id, v["speed_kmh"], p.speed_median_kmh, p.speed_max_kmh))
     err = np.array(errors)
-    print(f"\nSpeed per vehicle (median over its time in the calibrated area), {len(err)} vehicles matched:")
+    signed = np.array([r[2] - r[1] for r in rows])
+    print(f"\nSpeed per vehicle (median over its time in the calibrated area), {len(err)} vehicles matched"
+          " (worst 8 listed):")
     print(f"  MAE {err.mean():.2f} km/h, median error {np.median(err):.2f}, p95 {np.percentile(err, 95):.2f} "
-          f"(target MAE <= 2 km/h); flagged implausible: {flagged}")
-    for true_id, t, ours, top in rows[:8]:
+          f"(target MAE <= 2 km/h); mean signed error {signed.mean():+.2f}; flagged implausible: {flagged}")
+    worst = sorted(rows, key=lambda r: -abs(r[2] - r[1]))
+    for true_id, t, ours, top in worst[:8]:
         print(f"  vehicle {true_id:>5}: true {t:6.2f}  ours {ours:6.2f}  (max {top:6.2f})")
 
     # ---------------------------------------------------------------- queues

@@ -33,7 +33,7 @@ from trafficprn.types import Detections, FloatArray, IntArray
 class AnalyticsParams:
     """Tuning of the per-track analytics (times in s, distances in m, speeds in km/h)."""
 
-    speed_window_s: float = 1.5  # positions fitted for one speed estimate
+    speed_window_s: float = 1.0  # positions fitted for one speed estimate (it belongs to the window's middle)
     speed_every_s: float = 0.5  # how often a track's speed is estimated
     min_speed_span_s: float = 0.5  # a window must span this much time to give a speed
     max_plausible_kmh: float = 160.0  # above this a passage's speed is flagged
@@ -60,6 +60,7 @@ class TrackState:
     last_in_entry_ts: float | None = None
     ts: deque[float] = field(default_factory=deque)
     xy_m: deque[tuple[float, float]] = field(default_factory=deque)
+    in_area: deque[bool] = field(default_factory=deque)
     speeds_kmh: list[float] = field(default_factory=list)
     speed_kmh: float | None = None
     next_speed_ts: float = 0.0
@@ -168,11 +169,13 @@ class TrafficAnalytics:
                 st.ground_m = xy
                 st.ts.append(ts)
                 st.xy_m.append((float(xy[0]), float(xy[1])))
+                st.in_area.append(bool(in_area[i]))
                 if len(st.ts) > p.history:
                     st.ts.popleft()
                     st.xy_m.popleft()
+                    st.in_area.popleft()
                 if ts >= st.next_speed_ts:
-                    self._estimate_speed(st, ts, bool(in_area[i]))
+                    self._estimate_speed(st, ts)
 
     def _zones(self, st: TrackState, entry: int, exit_: int, ts: float) -> None:
         if entry >= 0 and st.entry < 0:
@@ -188,9 +191,11 @@ class TrafficAnalytics:
         if exit_ >= 0:
             st.exit = exit_
 
-    def _estimate_speed(self, st: TrackState, ts: float, in_area: bool) -> None:
-        """Current speed from the last speed_window_s of positions; kept for the vehicle's
-        summary only inside the calibrated area (outside it the ground is extrapolated)."""
+    def _estimate_speed(self, st: TrackState, ts: float) -> None:
+        """Speed from the last speed_window_s of positions. The fit is the speed at the
+        window's middle, so it counts towards the vehicle's summary when the vehicle was in
+        the calibrated area at that middle time (outside it the ground is extrapolated);
+        an accelerating vehicle is then not under-estimated by the window's lag."""
         p = self.params
         st.next_speed_ts = ts + p.speed_every_s
         t = np.fromiter(st.ts, dtype=np.float64, count=len(st.ts))
@@ -204,7 +209,9 @@ class TrafficAnalytics:
         st.velocity_mps = v
         speed = float(np.hypot(v[0], v[1]) * MPS_TO_KMH)
         st.speed_kmh = speed
-        if in_area:
+        t_win = t[recent]
+        mid = int(np.searchsorted(t_win, (t_win[0] + t_win[-1]) / 2.0))
+        if st.in_area[int(np.flatnonzero(recent)[0]) + min(mid, len(t_win) - 1)]:
             st.speeds_kmh.append(speed)
             if len(st.speeds_kmh) > p.max_speed_samples:
                 st.speeds_kmh = st.speeds_kmh[::2]

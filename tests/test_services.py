@@ -175,3 +175,42 @@ def test_run_command_on_a_video_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
     engine.dispose()
     assert [(p.entry_leg, p.exit_leg, p.movement) for p in items] == [("N", "S", "T")]
     assert [(c.name, c.status) for c in cams] == [("pole-1", "down")]
+
+
+def test_worker_keeps_retrying_an_unreachable_camera_and_database(tmp_path: Path,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import threading
+    import urllib.request
+
+    from trafficprn.services_commands import run_worker
+    from trafficprn.store.testing import free_port
+
+    site_path = _site(tmp_path, source=f"rtsp://127.0.0.1:{free_port()}/stream1")
+    site = load_site(site_path)
+    url = f"postgresql://postgres@127.0.0.1:{free_port()}/trafficprn"
+    stop = threading.Event()
+    ports: list[int] = []
+    result: list[int] = []
+    caplog.set_level(logging.INFO)
+    thread = threading.Thread(target=lambda: result.append(run_worker(
+        site, site.cameras[0], Settings(database_url=url), site_path=str(site_path), http_host="127.0.0.1",
+        http_port=0, spool_dir=tmp_path / "spool", stop=stop, detector=BlobDetector(), ready=ports.append)))
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not ports and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(3)
+        assert thread.is_alive()  # still retrying
+        with urllib.request.urlopen(f"http://127.0.0.1:{ports[0]}/metrics", timeout=5) as res:
+            metrics = res.read().decode()
+        assert 'trafficprn_camera_up{camera="pole-1"} 0' in metrics
+        assert 'trafficprn_frames_total{camera="pole-1"} 0' in metrics
+    finally:
+        stop.set()
+        thread.join(30)
+    assert not thread.is_alive() and result == [0]
+    text = caplog.text
+    assert "camera pole-1:" in text and "reconnecting" in text
+    assert "database" in text and "unreachable" in text

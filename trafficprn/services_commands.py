@@ -143,63 +143,100 @@ def _database_sink(url: str, spool_dir: Path) -> Any:
     return sink
 
 
-def _stats_logger(stop: threading.Event, metrics: Any, source: Any, sink: Any, every_s: float = 30.0) -> None:
-    last_error = ""
-    while not stop.wait(every_s):
-        st = sink.stats
+def _monitor(stop: threading.Event, camera: str, metrics: Any, source: Any, sink: Any, *, check_s: float = 1.0,
+             report_s: float = 30.0) -> None:
+    """Log what fails as soon as it fails (camera, database), and a status line every
+    `report_s`; the source and the sink keep retrying on their own."""
+    seen_source, seen_db = "", ""
+    last_report = time.monotonic()
+    while not stop.wait(check_s):
         src = getattr(source, "stats", None)
-        log.info("frames %d (%.1f fps), dropped %s, reconnects %s, passages %d, spool %d pending, DB lag %.1f s",
-                 metrics.frames, metrics.fps, getattr(src, "dropped", "?"), getattr(src, "reconnects", "?"),
-                 metrics.passages, st.pending, st.lag_s)
-        if st.last_error and st.last_error != last_error:
-            log.warning("database: %s (retrying; events are spooled)", st.last_error)
-        last_error = st.last_error
+        st = sink.stats
+        error = str(getattr(src, "last_error", "") or "")
+        if error and error != seen_source and not getattr(src, "up", True):
+            log.warning("camera %s: %s; reconnecting", camera, error)
+        seen_source = error
+        if st.last_error and st.last_error != seen_db:
+            log.warning("database: %s; events are spooled (%d pending) and retried", st.last_error, st.pending)
+        elif seen_db and not st.last_error:
+            log.info("database is back; replaying %d spooled events", st.pending)
+        seen_db = st.last_error
+        if time.monotonic() - last_report >= report_s:
+            last_report = time.monotonic()
+            log.info("camera %s: frames %d (%.1f fps), dropped %s, reconnects %s, passages %d, spool %d pending, "
+                     "DB lag %.1f s", camera, metrics.frames, metrics.fps, getattr(src, "dropped", "?"),
+                     getattr(src, "reconnects", "?"), metrics.passages, st.pending, st.lag_s)
 
 
 # ---------------------------------------------------------------- run
 def cmd_run(args: argparse.Namespace) -> int:
-    from trafficprn.camera.sources import open_source
-    from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
-
     _logging()
     settings = _settings(args.db)
     site, camera = _site_camera(args.site, args.camera)
     port = args.http_port
     if port is None:
         port = (urlparse(camera.live_url).port if camera.live_url else None) or 9100
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("signal %d: stopping camera %s", signum, camera.name)
+        stop.set()
+
+    on_main = threading.current_thread() is threading.main_thread()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)} if on_main else {}
+    try:
+        frames = run_worker(site, camera, settings, site_path=args.site, http_host=args.http_host, http_port=port,
+                            spool_dir=_spool(settings, args.spool_dir, camera.name), stop=stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("camera %s: %s after %d frames; worker exits", camera.name,
+             "stopped" if stop.is_set() else "source ended", frames)
+    return 0
+
+
+def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_host: str, http_port: int,
+               spool_dir: Path, stop: threading.Event | None = None, detector: Any = None,
+               ready: Any = None) -> int:
+    """One camera's worker until its source ends or `stop` is set; returns the frames
+    processed. `ready(http_port)` is called once the endpoint listens."""
+    from trafficprn.camera.sources import open_source
+    from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
+
     metrics = WorkerMetrics(camera.name)
-    sink = _database_sink(settings.database_url, _spool(settings, args.spool_dir, camera.name))
+    sink = _database_sink(settings.database_url, spool_dir)
     counted = CountingSink(sink, metrics)
     try:
-        pipeline = build_pipeline(site, camera, [counted], settings, args.site)
+        pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
         source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
         live = LiveFrames(camera, list(pipeline.detector.class_names))
-        http = WorkerHTTP(live, metrics, host=args.http_host, port=port,
+        http = WorkerHTTP(live, metrics, host=http_host, port=http_port,
                           source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats).start()
     except BaseException:
         sink.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, live)
-    stop_log = threading.Event()
-    threading.Thread(target=_stats_logger, args=(stop_log, metrics, source, sink), daemon=True).start()
+    if stop is not None:
 
-    def _stop(signum: int, _frame: Any) -> None:
-        log.info("signal %d: stopping camera %s", signum, camera.name)
-        worker.stop.set()
+        def relay() -> None:  # an outside stop request ends the worker loop
+            while not stop.wait(0.5):
+                if worker.stop.is_set():
+                    return
+            worker.stop.set()
 
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+        threading.Thread(target=relay, daemon=True).start()
+    stop_monitor = threading.Event()
+    threading.Thread(target=_monitor, args=(stop_monitor, camera.name, metrics, source, sink), daemon=True).start()
     log.info("worker for camera %s: source %s, endpoint http://%s:%d/metrics", camera.name, camera.source,
-             args.http_host, http.port)
+             http_host, http.port)
+    if ready is not None:
+        ready(http.port)
     try:
-        frames = worker.run()
+        return worker.run()
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        stop_log.set()
+        stop_monitor.set()
         http.close()
         sink.close()
-    log.info("camera %s: source ended after %d frames; worker exits", camera.name, frames)
-    return 0
 
 
 # ---------------------------------------------------------------- process
@@ -342,4 +379,4 @@ def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySin
     print("\n".join(out), file=sys.stdout)
 
 
-__all__ = ["build_pipeline", "parse_start", "process_video", "register"]
+__all__ = ["build_pipeline", "parse_start", "process_video", "register", "run_worker"]

@@ -56,12 +56,17 @@ class GroundAnchor:
         stepped = rays + 0.01 * self.nadir
         stepped /= np.linalg.norm(stepped, axis=1, keepdims=True)
         down = np.asarray(self.lens.project(stepped), dtype=np.float64) - centre
-        norm = np.linalg.norm(down, axis=1, keepdims=True)
-        ok = np.isfinite(norm[:, 0]) & (norm[:, 0] > 1e-9) & np.isfinite(rays).all(axis=1)
-        down = np.where(ok[:, None], down / np.where(norm > 1e-9, norm, 1.0), [0.0, 1.0])
-        with np.errstate(divide="ignore"):
-            to_edge = np.minimum(half[:, 0] / np.abs(down[:, 0]), half[:, 1] / np.abs(down[:, 1]))
-        off_nadir = np.degrees(np.arccos(np.clip(rays @ self.nadir, -1.0, 1.0)))
-        fraction = np.interp(np.where(ok, off_nadir, 90.0), OFF_NADIR_DEG, EDGE_FRACTION)
-        fraction = np.where(ok, fraction, 1.0)
+        norm = np.linalg.norm(down, axis=1)
+        seen = np.isfinite(rays).all(axis=1) & np.isfinite(norm)  # the lens sees the box centre
+        at_nadir = seen & (norm <= 1e-9)  # looking straight down at it: the centre itself
+        unit = np.zeros_like(down)
+        turn = seen & ~at_nadir
+        unit[turn] = down[turn] / norm[turn, None]
+        unit[~seen] = (0.0, 1.0)  # outside the lens model: fall back to the bottom-centre
+        with np.errstate(divide="ignore", invalid="ignore"):
+            to_edge = np.minimum(half[:, 0] / np.abs(unit[:, 0]), half[:, 1] / np.abs(unit[:, 1]))
+        to_edge = np.where(np.isfinite(to_edge), to_edge, 0.0)
+        off_nadir = np.degrees(np.arccos(np.clip(np.nan_to_num(rays) @ self.nadir, -1.0, 1.0)))
+        fraction = np.where(seen, np.interp(off_nadir, OFF_NADIR_DEG, EDGE_FRACTION), 1.0)
+        down = unit
         return np.asarray(centre + (fraction * to_edge)[:, None] * down, dtype=np.float64)

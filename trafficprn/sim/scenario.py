@@ -203,8 +203,9 @@ def parse_scenario(data: Any, source: str | None = None) -> Scenario:
     try:
         sc = Scenario.model_validate(data)
     except ValidationError as exc:
-        err = config_error_from(exc, source)
-        raise ScenarioError(str(err).removeprefix(f"{source}: " if source else ""), field=None, source=None) from None
+        err = config_error_from(exc, None)
+        msg = str(err).removeprefix(f"{err.field}: ") if err.field else str(err)
+        raise ScenarioError(msg, field=err.field, source=source) from None
     _check_semantics(sc)
     return sc
 

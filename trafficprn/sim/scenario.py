@@ -206,7 +206,13 @@ def parse_scenario(data: Any, source: str | None = None) -> Scenario:
         err = config_error_from(exc, None)
         msg = str(err).removeprefix(f"{err.field}: ") if err.field else str(err)
         raise ScenarioError(msg, field=err.field, source=source) from None
-    _check_semantics(sc)
+    try:
+        _check_semantics(sc)
+    except ScenarioError as exc:
+        if source is None:
+            raise
+        msg = str(exc).removeprefix(f"{exc.field}: ") if exc.field else str(exc)
+        raise ScenarioError(msg, field=exc.field, source=source) from None
     return sc
 
 

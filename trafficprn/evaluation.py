@@ -25,6 +25,7 @@ Scores:
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections import Counter, defaultdict
@@ -75,15 +76,23 @@ class Scene:
         )
 
 
+def _read_text(path: Path) -> str:
+    """A file's text; `NAME.gz` is read when only the gzipped copy exists (the bundled demo)."""
+    if not path.is_file() and path.with_name(path.name + ".gz").is_file():
+        return gzip.decompress(path.with_name(path.name + ".gz").read_bytes()).decode("utf-8")
+    return path.read_text(encoding="utf-8")
+
+
 def load_scene(path: str | Path) -> Scene:
+    """Read a sim scene folder's ground truth (frames.jsonl may be gzipped)."""
     root = Path(path)
     needed = ("scene.json", "frames.jsonl", "vehicles.json", "queues.jsonl", "site.yaml", "video.mp4")
-    missing = [n for n in needed if not (root / n).is_file()]
+    missing = [n for n in needed if not (root / n).is_file() and not (root / (n + ".gz")).is_file()]
     if missing:
         raise InputError(f"{root}: not a sim scene folder, missing {', '.join(missing)}")
     try:
         info = json.loads((root / "scene.json").read_text(encoding="utf-8"))
-        frames = [json.loads(line) for line in (root / "frames.jsonl").read_text(encoding="utf-8").splitlines() if line]
+        frames = [json.loads(line) for line in _read_text(root / "frames.jsonl").splitlines() if line]
         vehicles = json.loads((root / "vehicles.json").read_text(encoding="utf-8"))
         queues = [json.loads(line) for line in (root / "queues.jsonl").read_text(encoding="utf-8").splitlines() if line]
     except (OSError, json.JSONDecodeError) as exc:
@@ -189,32 +198,40 @@ def score_detection(scene: Scene, run: SceneRun, min_box_px: float, min_visibili
     from trafficprn.detect.classes import to_vehicle_class
     from trafficprn.detect.metrics import MapAccumulator
 
-    to_ours = np.array(
-        [VEHICLE_CLASSES.index(v.label) if (v := to_vehicle_class(n)) and v.label in VEHICLE_CLASSES else -1
-         for n in run.class_names] or [-1],
-        dtype=np.int64,
-    )
+    def ours(name: str) -> int:
+        v = to_vehicle_class(name)  # an IntEnum: CAR is 0, so test for None
+        return VEHICLE_CLASSES.index(v.label) if v is not None and v.label in VEHICLE_CLASSES else -1
+
+    to_ours = np.array([ours(n) for n in run.class_names] or [-1], dtype=np.int64)
     acc = MapAccumulator(num_classes=len(VEHICLE_CLASSES), class_names=VEHICLE_CLASSES, iou_thresholds=np.array([0.5]))
     for frame, dets in zip(scene.frames, run.detections, strict=False):
         xyxy, cls, _, ignore = _truth_boxes(frame, min_box_px, min_visibility)
-        ours = to_ours[dets.class_id] if len(dets) else np.zeros(0, dtype=np.int64)
-        keep = ours >= 0
-        acc.add(dets.xyxy[keep], dets.confidence[keep], ours[keep], xyxy, cls, gt_ignore=ignore)
+        mapped = to_ours[dets.class_id] if len(dets) else np.zeros(0, dtype=np.int64)
+        keep = mapped >= 0
+        acc.add(dets.xyxy[keep], dets.confidence[keep], mapped[keep], xyxy, cls, gt_ignore=ignore)
     m = acc.compute()
     return {"map50": m.map50, "ap50": {k: v["ap50"] for k, v in m.as_dict()["per_class"].items()},  # type: ignore[attr-defined]
             "min_box_px": min_box_px, "min_visibility": min_visibility}
 
 
 def _track_rows(run: SceneRun, scene: Scene, min_box_px: float, min_visibility: float) -> tuple[np.ndarray, np.ndarray]:
+    """MOT rows of the counted ground truth and of the tracks; tracks on ignored ground
+    truth (and on no counted box) are left out, as MOT benchmarks do with distractors."""
+    from trafficprn.geometry.boxes import iou_matrix
+
     gt_rows, tr_rows = [], []
     for k, (frame, dets) in enumerate(zip(scene.frames, run.tracks, strict=False)):
         xyxy, _, ids, ignore = _truth_boxes(frame, min_box_px, min_visibility)
         keep = ~ignore
         for b, i in zip(xyxy[keep], ids[keep], strict=True):
             gt_rows.append([k, i, b[0], b[1], b[2] - b[0], b[3] - b[1]])
-        if dets.track_id is not None:
-            for b, i in zip(dets.xyxy, dets.track_id, strict=True):
-                tr_rows.append([k, i, b[0], b[1], b[2] - b[0], b[3] - b[1]])
+        if dets.track_id is None or not len(dets):
+            continue
+        iou = iou_matrix(dets.xyxy, xyxy)
+        on_counted = (iou[:, keep] >= 0.5).any(axis=1)
+        on_ignored = (iou[:, ignore] >= 0.5).any(axis=1)
+        for b, i in zip(dets.xyxy[on_counted | ~on_ignored], dets.track_id[on_counted | ~on_ignored], strict=True):
+            tr_rows.append([k, i, b[0], b[1], b[2] - b[0], b[3] - b[1]])
     return np.array(gt_rows, dtype=np.float64).reshape(-1, 6), np.array(tr_rows, dtype=np.float64).reshape(-1, 6)
 
 

@@ -121,8 +121,9 @@ class YoloLoss(nn.Module):
         self.bce = nn.BCEWithLogitsLoss()
 
     def assign(self, targets: torch.Tensor, input_hw: tuple[int, int]) -> list[torch.Tensor]:
-        """Per head, an (P, 2) tensor of (target row, anchor index within the head)."""
-        anchors = self.anchors_px
+        """Per head, an (P, 2) tensor of (target row, anchor index within the head); on CPU."""
+        anchors = self.anchors_px.cpu()
+        targets = targets.cpu()
         wh_px = targets[:, 4:6] * torch.tensor([input_hw[1], input_hw[0]], dtype=targets.dtype)
         shape_iou = wh_iou(wh_px, anchors)  # (M, all anchors)
         best = shape_iou.argmax(1) if len(targets) else torch.zeros(0, dtype=torch.long)

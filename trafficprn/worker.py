@@ -268,7 +268,10 @@ class WorkerHTTP:
                     self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
                 elif path == "/health":
                     m = outer.metrics
-                    body = {"camera": m.camera, "up": m.camera_up, "frames": m.frames, "fps": round(m.fps, 2)}
+                    sink = outer.sink_stats()
+                    body = {"camera": m.camera, "up": m.camera_up, "frames": m.frames, "fps": round(m.fps, 2),
+                            "passages": m.passages, "spool_pending": getattr(sink, "pending", None),
+                            "db_ok": getattr(sink, "db_ok", None)}
                     self._send(200, json.dumps(body).encode(), "application/json")
                 elif path == "/snapshot.jpg":
                     jpg = outer.live.jpeg(annotated=False, quality=90)

@@ -228,6 +228,9 @@ def test_live_proxy_unreachable_worker_is_502(seeded_sqlite: str, tmp_path: Path
         for path in ("/api/cameras/cam-1/live.mjpg", "/api/cameras/cam-1/snapshot.jpg"):
             res = c.get(path)
             assert res.status_code == 502 and "unreachable" in res.json()["detail"]
+        status = c.get("/api/cameras/cam-1/worker")
+        assert status.status_code == 200
+        assert status.json()["reachable"] is False and "unreachable" in status.json()["detail"]
 
 
 def test_database_down_is_503(site_path: Path) -> None:

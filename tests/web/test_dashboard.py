@@ -49,6 +49,7 @@ def test_dashboard_renders_seeded_data(server: dict[str, Any], page_factory: Any
     assert f"{tmc['total']:,}" in kpis or str(tmc["total"]) in kpis.replace(",", "").replace("\u202f", "")
     page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').naturalWidth > 0",
                            timeout=15000)
+    assert "fps" in page.locator("#worker-facts").inner_text()
     page.screenshot(path=str(screenshot_dir / "dashboard-laptop.png"), full_page=True)
     tablet = make(TABLET)
     _dashboard(server, tablet)

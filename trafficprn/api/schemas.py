@@ -218,6 +218,18 @@ class PlateOut(BaseModel):
     movement: str | None = None
 
 
+class WorkerStatus(BaseModel):
+    camera: str
+    reachable: bool = Field(description="Whether the camera's worker answered.")
+    detail: str | None = Field(None, description="What failed, when it did not.")
+    camera_up: bool | None = Field(None, description="Whether frames arrive (as the worker sees it).")
+    fps: float | None = None
+    frames: int | None = None
+    passages: int | None = None
+    spool_pending: int | None = Field(None, description="Events waiting for the database.")
+    db_ok: bool | None = None
+
+
 class ZonesIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     legs: list[LegConfig] = Field(description="Legs with entry and exit polygons in image px.")

@@ -99,7 +99,7 @@ def _peak_hour(rows: list[TmcRow], per_hour: int, tz: str) -> PeakHour | None:
         if not all(r.complete for r in window):
             continue
         volume = sum(r.total for r in window)
-        if best is not None and volume <= best.volume:
+        if volume == 0 or (best is not None and volume <= best.volume):
             continue
         top = max(r.total for r in window)
         phf = volume / (per_hour * top) if top else None

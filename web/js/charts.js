@@ -8,11 +8,14 @@ function svgEl(tag, attrs = {}, text) {
   return n;
 }
 
-function niceMax(v) {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+/** A round top and step for an axis from 0 to at least v, with at most 5 steps. */
+function niceScale(v, integer = true) {
+  const max = v > 0 ? v : 1;
+  let raw = max / 4;
+  if (integer) raw = Math.max(1, raw);
+  const p = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * p).find((s) => s >= raw && (!integer || Number.isInteger(s))) || 10 * p;
+  return { top: step * Math.max(1, Math.ceil(max / step)), step };
 }
 
 function frame(container, { width = 720, height = 260, left = 44, right = 12, top = 10, bottom = 28, label } = {}) {
@@ -27,15 +30,15 @@ function frame(container, { width = 720, height = 260, left = 44, right = 12, to
   return { svg, hatchId: hatch.id, x0: left, x1: width - right, y0: height - bottom, y1: top, width, height };
 }
 
-function yAxis(f, max, unit = "") {
+function yAxis(f, scale, unit = "") {
   const g = svgEl("g", { class: "grid" });
-  for (let i = 0; i <= 4; i++) {
-    const v = (max * i) / 4;
-    const y = f.y0 - ((f.y0 - f.y1) * i) / 4;
+  for (let v = 0; v <= scale.top + 1e-9; v += scale.step) {
+    const y = f.y0 - ((f.y0 - f.y1) * v) / scale.top;
     g.append(svgEl("line", { x1: f.x0, x2: f.x1, y1: y, y2: y }));
     g.append(svgEl("text", { x: f.x0 - 6, y: y + 4, "text-anchor": "end" }, `${Number.isInteger(v) ? v : v.toFixed(1)}${unit}`));
   }
   f.svg.append(g);
+  return scale.top;
 }
 
 function empty(f, message) {
@@ -46,8 +49,7 @@ function empty(f, message) {
 export function stackedBars(container, rows, keys, colours, { label = "stacked bars", emptyText = "No vehicles in this range" } = {}) {
   const f = frame(container, { label });
   const totals = rows.map((r) => keys.reduce((s, k) => s + (r.values[k] || 0), 0));
-  const max = niceMax(Math.max(0, ...totals));
-  yAxis(f, max);
+  const max = yAxis(f, niceScale(Math.max(0, ...totals)));
   if (!rows.length || !totals.some((t) => t > 0)) empty(f, emptyText);
   const slot = (f.x1 - f.x0) / Math.max(rows.length, 1);
   const w = Math.max(1, slot * 0.78);
@@ -76,8 +78,7 @@ export function stackedBars(container, rows, keys, colours, { label = "stacked b
 export function lines(container, series, { label = "lines", unit = "", xLabel = (x) => x, emptyText = "No data in this range" } = {}) {
   const f = frame(container, { label });
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
-  const max = niceMax(Math.max(0, ...pts.map((p) => p[1])));
-  yAxis(f, max, unit);
+  const max = yAxis(f, niceScale(Math.max(0, ...pts.map((p) => p[1])), false), unit);
   if (!pts.length) { empty(f, emptyText); return f.svg; }
   const xs = pts.map((p) => p[0]);
   const xmin = Math.min(...xs), xmax = Math.max(...xs);
@@ -104,8 +105,7 @@ export function lines(container, series, { label = "lines", unit = "", xLabel = 
 /** bins: [{lo_kmh, hi_kmh, count}] -> one <rect class="bin"> per bin; marks: [{x, label}] vertical lines. */
 export function histogram(container, bins, { label = "histogram", marks = [], colour = "#0072b2", emptyText = "No speeds in this range" } = {}) {
   const f = frame(container, { label });
-  const max = niceMax(Math.max(0, ...bins.map((b) => b.count)));
-  yAxis(f, max);
+  const max = yAxis(f, niceScale(Math.max(0, ...bins.map((b) => b.count))));
   if (!bins.length) { empty(f, emptyText); return f.svg; }
   const lo = bins[0].lo_kmh, hi = bins[bins.length - 1].hi_kmh;
   const sx = (v) => f.x0 + ((v - lo) / Math.max(hi - lo, 1e-9)) * (f.x1 - f.x0);

@@ -57,10 +57,31 @@ function renderLive(cam) {
   $("camera-facts").replaceChildren(...facts.map(([k, v]) => el("span", {}, `${k} `, el("b", {}, v))));
   if (live.dataset.camera === cam.name) return;
   live.dataset.camera = cam.name;
+  live.replaceChildren(el("div", { class: "msg" }, "Connecting to the camera…"));
   if (!cam.live) { live.replaceChildren(el("div", { class: "msg" }, "No live view configured for this camera (live_url).")); return; }
+  checkWorker(cam);
+}
+
+async function checkWorker(cam) {
+  // Ask the API whether the worker answers before opening the stream (no broken image).
+  const live = $("live");
+  clearTimeout(state.workerTimer);
+  let status;
+  try { status = await get(`/api/cameras/${enc(cam.name)}/worker`); } catch (err) { status = { reachable: false, detail: err.message }; }
+  if (state.camera !== cam.name) return;
+  if (!status.reachable) {
+    live.replaceChildren(el("div", { class: "msg" }, `Live view unavailable: ${status.detail || "the worker does not answer"}.`, el("br"),
+      el("button", { class: "secondary", type: "button", style: "margin-top:10px", onclick: () => checkWorker(cam) }, "Retry")));
+    state.workerTimer = setTimeout(() => checkWorker(cam), 15000);
+    return;
+  }
+  const facts = [];
+  if (status.fps !== null) facts.push(`${fmtNum(status.fps, 1)} fps`);
+  if (status.spool_pending !== null) facts.push(status.spool_pending ? `${fmtNum(status.spool_pending)} events waiting for the database` : "database up to date");
+  $("worker-facts").textContent = facts.length ? `· ${facts.join(" · ")}` : "";
+  if (live.querySelector("img")) return;
   const img = el("img", { alt: `Live view of ${cam.name} with tracks, legs and lanes`, src: `/api/cameras/${enc(cam.name)}/live.mjpg` });
-  img.addEventListener("error", () => live.replaceChildren(el("div", { class: "msg" }, `Live view unavailable: the worker of ${cam.name} does not answer.`, el("br"),
-    el("button", { class: "secondary", type: "button", style: "margin-top:10px", onclick: () => { delete live.dataset.camera; renderLive(cam); } }, "Retry"))));
+  img.addEventListener("error", () => { live.replaceChildren(); state.workerTimer = setTimeout(() => checkWorker(cam), 3000); });
   live.replaceChildren(img);
 }
 
@@ -75,7 +96,7 @@ function renderCounts(tmc, speeds) {
     kpi("Peak hour", peak ? `${fmtTime(peak.start_ts)}–${fmtTime(peak.end_ts)}` : "–", peak ? `${fmtNum(peak.volume)} veh/h · PHF ${peak.phf === null ? "–" : peak.phf.toFixed(2)}` : "needs a full hour of complete intervals"),
     kpi("Heavy vehicles", fmtPct(tmc.heavy_share), "bus + truck share"),
     kpi("Speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
-    kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down during these" : "camera up throughout"),
+    kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down, or not over yet" : "all complete"),
     kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
   );
   renderShares(tmc);

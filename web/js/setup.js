@@ -121,8 +121,8 @@ async function loadCamera(name) {
   state.lanes = zones.lanes.map((l) => ({ name: l.name, leg: l.leg, polygon: l.polygon, stop_line: l.stop_line }));
   state.image = null;
   renderLists(); draw();
-  const cam = (await get("/api/cameras")).find((c) => c.name === name);
-  if (!cam || !cam.live) { $("snapshot-msg").textContent = "No live_url for this camera: drawing on a grid."; return; }
+  const worker = await get(`/api/cameras/${enc(name)}/worker`);
+  if (!worker.reachable) { $("snapshot-msg").textContent = `No snapshot (${worker.detail}): drawing on a grid.`; return; }
   $("snapshot-msg").textContent = "Loading snapshot…";
   const img = new Image();
   img.onload = () => { state.image = img; $("snapshot-msg").textContent = "Snapshot loaded (plates blurred)."; draw(); };

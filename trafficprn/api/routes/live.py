@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
+from pydantic import ValidationError
 import yaml
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response, StreamingResponse
 
 from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
-from trafficprn.api.schemas import ZonesIn, ZonesOut
+from trafficprn.api.schemas import WorkerStatus, ZonesIn, ZonesOut
 from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.errors import ConfigError
 
@@ -90,6 +91,28 @@ async def snapshot(name: str, site: SiteDep) -> Response:
     if res.status_code != 200:
         raise HTTPException(502, f"the worker of camera {name!r} answered {res.status_code} for a snapshot")
     return Response(res.content, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{name}/worker", response_model=WorkerStatus,
+            summary="Whether the camera's worker answers, with its frame rate and spool (never a 5xx)")
+async def worker_status(name: str, site: SiteDep) -> WorkerStatus:
+    cam = _camera(site, name)
+    if not cam.live_url:
+        return WorkerStatus(camera=name, reachable=False, detail="no live_url in the site config")
+    try:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=CONNECT_TIMEOUT_S)) as client:
+            res = await client.get(_worker_url(cam, "/health"))
+        body = res.json() if res.status_code == 200 else None
+    except (httpx.HTTPError, ValueError) as exc:
+        return WorkerStatus(camera=name, reachable=False, detail=_unreachable(cam, exc).detail)
+    if not isinstance(body, dict):
+        return WorkerStatus(camera=name, reachable=False, detail=f"the worker answered {res.status_code}")
+    try:
+        return WorkerStatus(camera=name, reachable=True, camera_up=body.get("up"), fps=body.get("fps"),
+                            frames=body.get("frames"), passages=body.get("passages"),
+                            spool_pending=body.get("spool_pending"), db_ok=body.get("db_ok"))
+    except ValidationError:
+        return WorkerStatus(camera=name, reachable=False, detail="the worker's /health answer is not understood")
 
 
 @router.get("/{name}/zones", response_model=ZonesOut, summary="The camera's legs, lanes and stop lines")

@@ -104,3 +104,50 @@ def test_headless_demo_writes_sqlite(tmp_path: Path, capsys):
     with engine.connect() as conn:
         queue_rows = conn.execute(sa.text("select count(*) from queue_samples")).scalar_one()
     assert queue_rows > 0
+
+
+@pytest.mark.skipif(not (demo_scene_dir().parent / "models" / "trafficprn-prn.onnx").is_file(), reason="no bundled model")
+def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path: Path):
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trafficprn", "demo", "--no-progress", "--workdir", str(tmp_path), "--max-frames", "30",
+         "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        lines = []
+        deadline = time.time() + 120
+        assert proc.stdout is not None
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            lines.append(line)
+            if f"http://127.0.0.1:{port}/ui/" in line or proc.poll() is not None:
+                break
+        assert any(f"http://127.0.0.1:{port}/ui/" in line for line in lines), "".join(lines)
+        for _ in range(50):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                time.sleep(0.2)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ui/", timeout=5) as r:
+            assert r.status == 200 and b"<html" in r.read().lower()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/cameras", timeout=5) as r:
+            assert json.loads(r.read())[0]["name"] == "fisheye-1"
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+        assert proc.returncode == 0, out
+        assert "stopped" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import httpx
-from pydantic import ValidationError
 import yaml
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response, StreamingResponse
+from pydantic import ValidationError
 
 from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
 from trafficprn.api.schemas import WorkerStatus, ZonesIn, ZonesOut

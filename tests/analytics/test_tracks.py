@@ -100,24 +100,34 @@ def test_tmc_table_per_interval_and_class(all_movements_run) -> None:
 
 def test_stop_and_go_at_red_with_occlusions_counts_each_vehicle_once() -> None:
     """40 vehicles arrive at a red light faster than a 6 s green clears them, so most wait
-    through two or three red phases, creeping forward each green. Queued vehicles are
-    hidden from the detector for 2.5 s at random (longer than the tracker's max_age of
-    1 s, so their tracks end and restart), and boxes jitter by 1 px."""
+    through two or three red phases, creeping forward each green. Every other vehicle is
+    hidden from the detector for 2.5 s while it stands in the queue, and every fourth for
+    1.5 s just past the stop line (longer than the tracker's max_age of 1 s, so their
+    tracks end and restart under new ids); boxes jitter by 1 px."""
     fps = 10.0
     rng = np.random.default_rng(7)
     vehicles = signal_queue("S", ["N", "E", "W"], [2.5 * i for i in range(40)], fps=fps, cycle_s=30.0,
                             green_s=6.0, horizon_s=320.0, t0=T0)
-    occlusions = [(T0 + t, int(vid)) for t, vid in zip(rng.uniform(20, 280, 25), rng.integers(1, 41, 25), strict=True)]
+    occlusions = []  # (start ts, vehicle id, seconds): half of them while queued, some in the junction
+    for v in vehicles[::2]:
+        stopped = np.flatnonzero(np.diff(v.s_m) < 1e-3)
+        if len(stopped):
+            occlusions.append((float(v.ts[stopped[len(stopped) // 2]]), v.vid, 2.5))
+    for v in vehicles[1::4]:
+        inside = np.flatnonzero(np.abs(v.s_m - (ROAD_END_M - 4.0)) < 0.5)  # 4 m past the stop line
+        if len(inside):
+            occlusions.append((float(v.ts[inside[0]]), v.vid, 1.5))
 
     def hidden(ts: float) -> set[int]:
-        return {vid for start, vid in occlusions if start <= ts < start + 2.5}
+        return {vid for start, vid, seconds in occlusions if start <= ts < start + seconds}
 
     run = run_vehicles(make_site(), vehicles, fps=fps, t_end=T0 + 320.0, rng=rng, noise_px=1.0, hidden=hidden)
     full = [v for v in vehicles if len(v.s_m) and v.s_m[-1] >= np.hypot(*np.diff(route(v.entry, v.exit), axis=0).T).sum() - 1]
     waits = [sum(1 for k in range(1, len(v.s_m) - 1) if v.s_m[k + 1] - v.s_m[k] < 1e-3 <= v.s_m[k] - v.s_m[k - 1])
              for v in full]
     assert sum(w >= 2 for w in waits) >= 10  # the scenario really is stop-and-go
-    assert run.pipeline.analytics.stats["fragments_joined"] > 0  # occlusions really broke tracks
+    assert len(occlusions) >= 25
+    assert run.pipeline.analytics.stats["fragments_joined"] >= 10  # occlusions really broke tracks
     assert len(full) >= 30
     counted = Counter((p.entry_leg, p.exit_leg) for p in run.passages)
     expected = Counter((v.entry, v.exit) for v in full)

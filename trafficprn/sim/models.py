@@ -137,6 +137,11 @@ def build_mesh(v: Vehicle, rng: np.random.Generator) -> Mesh:
         b.decal(low["back"], 0.04, 0.2, 0.55, 0.85, TAILLIGHT)
         b.decal(low["back"], 0.8, 0.96, 0.55, 0.85, TAILLIGHT)
         del hl
+        b.decal(low["front"], 0.0, 1.0, 0.0, 0.2, TRIM)  # bumpers
+        b.decal(low["back"], 0.0, 1.0, 0.0, 0.2, TRIM)
+        b.decal(low["front"], 0.32, 0.68, 0.5, 0.78, TRIM)  # grille
+        for k in ("left", "right"):
+            b.decal(low[k], 0.0, 1.0, 0.0, 0.12, TRIM)  # sills
         _wheels(b, low, [x1 - 0.85 - j[1], x0 + 0.85 + j[1]], L, zc, 0.32)
         _plates(b, low["front"], low["back"], W, belt - zc, 0.3, zc)
         cab_shape = {"sedan": (0.95, 1.35, 1.35, 1.9), "hatch": (0.25, 1.15, 0.4, 1.75),

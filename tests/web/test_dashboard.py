@@ -20,8 +20,8 @@ RANGE = {"camera": seeding.CAMERA, "from": "2026-03-10T00:00:00+01:00", "to": "2
 
 def _dashboard(server: dict[str, Any], page: Any, **extra: str) -> None:
     page.goto(f"{server['base']}/ui/index.html?{urlencode({**RANGE, **extra})}", wait_until="domcontentloaded")
-    page.wait_for_selector("#counts-chart svg g.bar", timeout=15000)
-    page.wait_for_selector("#passages tbody tr td", timeout=15000)
+    page.wait_for_selector("#counts-chart svg g.bar", timeout=30000)
+    page.wait_for_selector("#passages tbody tr td", timeout=30000)
 
 
 def _api(server: dict[str, Any], path: str, **params: object) -> Any:
@@ -48,13 +48,13 @@ def test_dashboard_renders_seeded_data(server: dict[str, Any], page_factory: Any
     kpis = page.locator("#kpis").inner_text()
     assert f"{tmc['total']:,}" in kpis or str(tmc["total"]) in kpis.replace(",", "").replace("\u202f", "")
     page.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').naturalWidth > 0",
-                           timeout=15000)
+                           timeout=30000)
     assert "fps" in page.locator("#worker-facts").inner_text()
     page.screenshot(path=str(screenshot_dir / "dashboard-laptop.png"), full_page=True)
     tablet = make(TABLET)
     _dashboard(server, tablet)
     tablet.wait_for_function("document.querySelector('#live img') && document.querySelector('#live img').naturalWidth > 0",
-                             timeout=15000)
+                             timeout=30000)
     tablet.screenshot(path=str(screenshot_dir / "dashboard-tablet.png"), full_page=True)
     assert errors.messages == []
 
@@ -98,7 +98,7 @@ def test_setup_page_saves_a_lane(server: dict[str, Any], page_factory: Any, scre
     page = make(LAPTOP)
     page.goto(f"{server['base']}/ui/setup.html?camera={seeding.CAMERA}", wait_until="domcontentloaded")
     page.wait_for_function("document.querySelector('#snapshot-msg').textContent.startsWith('Snapshot loaded')",
-                           timeout=15000)
+                           timeout=30000)
     assert "N-1" in page.locator("#yaml").input_value()
     page.evaluate("sessionStorage.setItem('trafficprn.apiKey', arguments[0])".replace("arguments[0]", repr(API_KEY)))
     page.fill("#new-lane", "E-1")
@@ -133,9 +133,9 @@ def test_setup_page_saves_a_lane(server: dict[str, Any], page_factory: Any, scre
     assert yaml.safe_load(after)["cameras"][0]["live_url"].startswith("http://127.0.0.1:")
     tablet = make(TABLET)
     tablet.goto(f"{server['base']}/ui/setup.html?camera={seeding.CAMERA}", wait_until="domcontentloaded")
-    tablet.wait_for_function("document.querySelector('#yaml').value.includes('E-1')", timeout=15000)
+    tablet.wait_for_function("document.querySelector('#yaml').value.includes('E-1')", timeout=30000)
     tablet.wait_for_function("document.querySelector('#snapshot-msg').textContent.startsWith('Snapshot loaded')",
-                             timeout=15000)
+                             timeout=30000)
     tablet.screenshot(path=str(screenshot_dir / "setup-tablet.png"), full_page=True)
     assert errors.messages == []
 
@@ -154,6 +154,6 @@ def test_dashboard_updates_live_without_reload(server: dict[str, Any], page_fact
         vehicle_class="truck", class_confidence=0.9, entry_leg="W", exit_leg="E", movement="T",
         speed_median_kmh=42.0, speed_max_kmh=45.0, uuid="00000000-0000-4000-8000-777777777777")])
     page.wait_for_function("document.querySelector('#passages tbody tr td:last-child').textContent === '777777'",
-                           timeout=15000)
+                           timeout=30000)
     assert page.evaluate("window.__notReloaded") is True
     assert errors.messages == []

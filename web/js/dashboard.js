@@ -8,7 +8,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, lastEvent: null };
+const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null };
 
 function localInput(iso) {
   const d = new Date(iso);
@@ -184,7 +184,8 @@ async function loadPassages(append = false) {
 }
 
 async function refresh(cameraChanged = false) {
-  if (!state.camera || state.busy) return;
+  if (!state.camera) return;
+  if (state.busy) { state.again = true; return; }  // run once more when the current one ends
   state.busy = true;
   const cam = state.cameras.find((c) => c.name === state.camera);
   const r = range();
@@ -207,6 +208,7 @@ async function refresh(cameraChanged = false) {
   await loadPassages(false);
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { hourCycle: "h23" })}`;
   state.busy = false;
+  if (state.again) { state.again = false; refresh(); }
 }
 
 async function refreshCameras() {
@@ -225,7 +227,9 @@ function listen() {
   if (!("EventSource" in window)) { poll(); return; }
   const src = new EventSource("/api/events");
   src.addEventListener("update", (e) => {
-    if (state.lastEvent !== null && e.data !== state.lastEvent) { refreshCameras(); refresh(); }
+    // The stream sends the current state first, then each change: refresh on all of them
+    // (the first may already carry a change made while the page loaded).
+    if (e.data !== state.lastEvent) { refreshCameras(); refresh(); }
     state.lastEvent = e.data;
   });
   src.addEventListener("error", () => { if (src.readyState === EventSource.CLOSED) poll(); });

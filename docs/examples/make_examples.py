@@ -1,5 +1,5 @@
 """Render the committed example frames of the default scenario (seed 7):
-docs/examples/sim_pole.png (1280x720 pinhole) and sim_fisheye.png (1280x1280 fisheye).
+docs/examples/sim_pole.png (1280x720 pinhole) and sim_fisheye.png (1280x1280 fisheye, saved at 960x960).
 Sensor noise is off so the PNGs stay small; everything else is as in `trafficprn sim scene`.
 
     .venv/bin/python docs/examples/make_examples.py
@@ -32,6 +32,8 @@ def main() -> None:
         renderer.light = dataclasses.replace(renderer.light, noise_sd=0.0)
         s = traffic.frame(k)
         img, _ = renderer.render(k, traffic.vid[s], traffic.xy_m[s], traffic.heading_rad[s])
+        if camera == "fisheye":  # keep the PNG small; the pole frame stays full size for the plates
+            img = cv2.resize(img, (960, 960), interpolation=cv2.INTER_AREA)
         cv2.imwrite(str(HERE / f"sim_{camera}.png"), img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
 
 

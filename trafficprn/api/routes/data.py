@@ -35,6 +35,7 @@ from trafficprn.store import queries
 
 router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
 DEFAULT_SPAN_S = 86400.0
+MAX_INTERVALS = 20_000  # rows of one TMC table (about 7 months of 15-minute intervals)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown camera"}}
 
 
@@ -83,6 +84,9 @@ def _site_tz(site: SiteConfig | None) -> str:
 def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep) -> MovementCounts | Response:
     _check_camera(db, site, q.camera)
     a, b = _range(q)
+    if (b - a) / (q.minutes * 60) > MAX_INTERVALS:
+        raise HTTPException(422, f"the range holds more than {MAX_INTERVALS} intervals of {q.interval}; "
+                                 "choose a shorter range or a longer interval")
     tz = _site_tz(site)
     intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes)
     cells = queries.movement_counts(db, q.camera, intervals[0].start_ts, intervals[-1].end_ts, tz=tz,

@@ -101,3 +101,17 @@ def test_password_is_hidden_in_messages() -> None:
 def test_alembic_ini_has_no_url() -> None:
     text = (Path(__file__).resolve().parents[2] / "alembic.ini").read_text()
     assert "sqlalchemy.url" not in text
+
+
+def test_wait_for_database_retries_then_says_what_failed(caplog: pytest.LogCaptureFixture) -> None:
+    sleeps: list[float] = []
+    with pytest.raises(StoreError, match="unreachable"):
+        db.wait_for_database("postgresql://postgres@127.0.0.1:1/x", timeout_s=3.0, sleep=sleeps.append)
+    assert len(sleeps) >= 2 and sleeps == sorted(sleeps)  # backoff grows
+    assert "retrying" in caplog.text
+
+
+def test_wait_for_database_passes_when_ready(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'w.sqlite'}"
+    db.upgrade(url)
+    db.wait_for_database(url, timeout_s=1.0)

@@ -136,7 +136,7 @@ async function save() {
   msg.textContent = "Saving…"; msg.className = "muted";
   try {
     const res = await put(`/api/cameras/${enc(state.camera)}/zones`, complete());
-    msg.textContent = `Saved ${res.legs.length} legs and ${res.lanes.length} lanes to site.yaml.`; msg.className = "ok";
+    msg.textContent = `Saved ${res.legs.length} legs and ${res.lanes.length} lanes to site.yaml; restart the camera's worker to use them.`; msg.className = "ok";
     state.dirty = false;
   } catch (err) { msg.textContent = `Not saved: ${err.message}`; msg.className = "error"; }
 }

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from sqlalchemy import Connection, Select, and_, func, or_, select, tuple_
+from sqlalchemy import Connection, Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
@@ -251,8 +251,8 @@ def movement_counts(
     vehicle_class: str | Sequence[str] | None = None,
 ) -> list[MovementCount]:
     """Counts per (interval, entry leg, exit leg, movement, class), binned by passage
-    time on the site's local clock (`timebins.interval_start`). Only non-empty groups
-    appear; pair with `count_intervals` for the full list of intervals. Pass `from_ts`
+    time on the site's local clock (`timebins.interval_start`), ordered by interval.
+    Only non-empty groups appear; pair with `count_intervals` for the full list of intervals. Pass `from_ts`
     and `to_ts` on interval boundaries (see `interval_starts`) to avoid partial ones."""
     _check_range(from_ts, to_ts)
     check_minutes(minutes)
@@ -267,11 +267,14 @@ def movement_counts(
     stmt = (
         select(inner.c.bin, inner.c.entry_leg, inner.c.exit_leg, inner.c.movement, inner.c.vehicle_class, func.count())
         .group_by(inner.c.bin, inner.c.entry_leg, inner.c.exit_leg, inner.c.movement, inner.c.vehicle_class)
-        .order_by(inner.c.bin, inner.c.entry_leg, inner.c.exit_leg, inner.c.movement, inner.c.vehicle_class)
+        .order_by(inner.c.bin)
     )
+    if _dialect(conn) == "postgresql":
+        # Long ranges hash ~100k groups: keep the aggregate in memory (this transaction only).
+        conn.execute(text("SET LOCAL work_mem = '64MB'"))
     return [
         MovementCount(float(b), entry, exit_, mv, cls, int(n))
-        for b, entry, exit_, mv, cls, n in conn.execute(stmt)
+        for b, entry, exit_, mv, cls, n in conn.execute(stmt).all()
     ]
 
 
@@ -385,7 +388,7 @@ def od_matrix(
         .group_by(Passage.entry_leg, Passage.exit_leg)
         .order_by(Passage.entry_leg, Passage.exit_leg)
     )
-    return [ODCell(str(a), str(b), int(n)) for a, b, n in conn.execute(stmt)]
+    return [ODCell(str(a), str(b), int(n)) for a, b, n in conn.execute(stmt).all()]
 
 
 # ---------------------------------------------------------------- queues
@@ -430,7 +433,7 @@ def queues(
     )
     return [
         QueueBin(str(ln), float(b), float(mean), float(mx), int(v), int(n))
-        for ln, b, mean, mx, v, n in conn.execute(stmt)
+        for ln, b, mean, mx, v, n in conn.execute(stmt).all()
     ]
 
 
@@ -489,7 +492,7 @@ def speed_stats(
             ).one()
             pct = [float(v) for v in row]
         else:
-            values = np.array([v for (v,) in conn.execute(select(speed).where(*conds))], dtype=np.float64)
+            values = np.array([v for (v,) in conn.execute(select(speed).where(*conds)).all()], dtype=np.float64)
             pct = [float(v) for v in np.percentile(values, [100 * q for q in PERCENTILES])]
     index = func.floor(speed / bin_kmh)
     inner = select(index.label("bin")).where(*conds).subquery()

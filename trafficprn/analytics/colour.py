@@ -26,7 +26,7 @@ DEFAULT_PALETTE: dict[str, tuple[RGB, ...]] = {
     "white": ((242, 242, 240), (225, 228, 230)),
     "black": ((22, 22, 24), (40, 40, 44)),
     "grey": ((100, 102, 106), (75, 78, 82), (125, 126, 128)),
-    "silver": ((180, 183, 188), (160, 164, 170), (200, 202, 205)),
+    "silver": ((180, 183, 188), (160, 164, 170), (192, 194, 196)),
     "red": ((180, 22, 28), (140, 20, 25), (210, 40, 40)),
     "blue": ((30, 60, 150), (20, 35, 90), (60, 110, 190)),
     "green": ((30, 110, 50), (20, 70, 35), (90, 150, 80)),
@@ -35,8 +35,10 @@ DEFAULT_PALETTE: dict[str, tuple[RGB, ...]] = {
     "brown": ((100, 60, 35), (75, 45, 30), (125, 85, 55)),
     "beige": ((210, 190, 150), (195, 180, 145), (225, 210, 175)),
 }
-L_WEIGHT = 0.55  # lightness counts about half as much as hue/chroma
-ROAD_L = 42.0  # typical asphalt lightness, the exposure reference
+L_WEIGHT = 0.45  # lightness counts about half as much as hue/chroma
+ROAD_V = 88.0  # sRGB value of lit asphalt the palette is meant for: the exposure reference
+GAIN_LIMITS = (0.7, 1.5)
+ACHROMATIC_CHROMA = 10.0
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,9 @@ class ColourClassifier:
         self.names = names
         self.palette_lab = _srgb_to_lab(np.array(protos))
         self.work_width_px = work_width_px
+        self.road_v = ROAD_V
+        self.achromatic_pct = 85.0
+        self.chromatic_pct = 70.0
 
     @property
     def colour_names(self) -> list[str]:
@@ -112,58 +117,107 @@ class ColourClassifier:
             raise InputError(f"crop too small for colour: {w}x{h} px, expected at least 8x8")
         scale = self.work_width_px / w
         small = cv2.resize(crop_bgr, (self.work_width_px, max(8, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
-        lab = _srgb_to_lab(small[:, :, ::-1].reshape(-1, 3)).reshape(small.shape)
-        lab = self._correct_light(lab)
-        points = lab[self._body_mask(lab)]
-        centres, labels = _kmeans(points, 3)
+        rgb = self._correct_light(small[:, :, ::-1].astype(np.float64))
+        lab = _srgb_to_lab(rgb.reshape(-1, 3)).reshape(small.shape)
+        body = lab[self._body_mask(lab)]
+        centres, labels = _kmeans(body, 3)
         sizes = np.bincount(labels, minlength=3).astype(np.float64)
+        for a in range(3):  # one colour split over two clusters counts as one
+            for b in range(a + 1, 3):
+                if sizes[a] and sizes[b] and np.linalg.norm(centres[a] - centres[b]) < 6:
+                    labels[labels == b] = a
+                    sizes[a], sizes[b] = sizes[a] + sizes[b], 0
         chroma = np.hypot(centres[:, 1], centres[:, 2])
         weight = sizes.copy()
         weight[(centres[:, 0] < 30) & (chroma < 12)] *= 0.6  # glass, tyres, shadow
         weight[chroma > 20] *= 1.3  # paint is often the most saturated thing in the box
         pick = int(np.argmax(weight))
         share = sizes[pick] / sizes.sum()
-        # shading only darkens paint: the lit part (upper quartile of lightness) shows it best
-        paint = centres[pick].copy()
-        paint[0] = np.percentile(points[labels == pick, 0], 62)
+        paint = self._paint(body, labels == pick, centres[pick])
         name, margin = self._nearest(paint)
         confidence = float(np.clip((0.4 + 0.6 * share) * (0.3 + 0.7 * margin), 0.0, 1.0))
         return ColourResult(name, confidence)
 
     # ------------------------------------------------------------ internals
+    def _paint(self, body: np.ndarray, member: np.ndarray, centre: np.ndarray) -> np.ndarray:
+        """The paint's CIELAB from the chosen cluster. Shading only darkens paint, so its
+        lightness is read on the lit part: an upper percentile, over the cluster, or for
+        grey-ish paint over all light grey-ish body pixels (faces of one paint turned to
+        and away from the sun)."""
+        paint = centre.copy()
+        body_chroma = np.hypot(body[:, 1], body[:, 2])
+        if np.hypot(centre[1], centre[2]) < ACHROMATIC_CHROMA and centre[0] > 25:
+            grey = (body_chroma < ACHROMATIC_CHROMA + 2) & (body[:, 0] > 25)
+            if grey.sum() >= member.sum():
+                paint[0] = np.percentile(body[grey, 0], self.achromatic_pct)
+                paint[1:] = np.median(body[grey, 1:], axis=0)
+                return paint
+        # a lit face is lighter and more saturated in the same proportion
+        lit = float(np.percentile(body[member, 0], self.chromatic_pct))
+        paint[1:] *= float(np.clip(lit / max(centre[0], 1.0), 1.0, 1.6))
+        paint[0] = lit
+        return paint
+
     @staticmethod
-    def _ring(lab: np.ndarray) -> np.ndarray:
-        h, w = lab.shape[:2]
+    def _ring_mask(shape: tuple[int, ...]) -> np.ndarray:
+        h, w = shape[:2]
         b = max(1, int(round(0.05 * min(h, w))))
         ring = np.zeros((h, w), dtype=bool)
         ring[:b, :] = ring[-b:, :] = ring[:, :b] = ring[:, -b:] = True
-        return lab[ring]
+        return ring
 
-    def _correct_light(self, lab: np.ndarray) -> np.ndarray:
-        """Neutralise the road ring's tint and bring its lightness toward ROAD_L, both
-        within limits, when the ring looks like road (grey, uniform)."""
-        ring = self._ring(lab)
-        med = np.median(ring, axis=0)
-        spread = np.median(np.abs(ring - med), axis=0)
-        if np.hypot(med[1], med[2]) > 15 or spread[0] > 12:
-            return lab  # not road-like: leave the crop alone
-        out = lab.copy()
-        out[..., 1:] -= 0.7 * med[1:]
-        gain = float(np.clip((ROAD_L / max(med[0], 1.0)) ** 0.6, 0.85, 1.3))
-        out[..., 0] = np.clip(out[..., 0] * gain, 0, 100)
-        return out
+    def _correct_light(self, rgb: np.ndarray) -> np.ndarray:
+        """(H, W, 3) sRGB floats. The road is the grey card: the largest grey, uniform,
+        road-dark group of border-ring pixels (>= 20 % of the ring) is scaled to ROAD_V and
+        made neutral, within limits. Without such a group the crop is left alone."""
+        ring = rgb[self._ring_mask(rgb.shape)]
+        centres, labels = _kmeans(ring, 3)
+        counts = np.bincount(labels, minlength=3)
+        for k in np.argsort(-counts):
+            if counts[k] < 0.2 * len(ring):
+                break
+            members = ring[labels == k]
+            med = np.median(members, axis=0)
+            mean_v = float(med.mean())
+            spread = float(np.median(np.abs(members - med).mean(axis=1)))
+            if 25 <= mean_v <= 130 and np.ptp(med) <= 0.15 * mean_v and spread <= 0.25 * mean_v:
+                gain = float(np.clip(self.road_v / mean_v, *GAIN_LIMITS))
+                balance = np.clip(mean_v / np.maximum(med, 1.0), 0.92, 1.08)
+                return np.asarray(np.clip(rgb * gain * balance[None, None, :], 0, 255))
+        return np.asarray(np.clip(rgb, 0, 255))
 
     def _body_mask(self, lab: np.ndarray) -> np.ndarray:
-        """Geometry band minus road-coloured pixels; falls back to the band alone."""
+        """Geometry band minus background: pixels like the border ring's dominant colour
+        (road) or another major, coloured one (grass) are dropped, unless the middle of
+        the box has that colour too (a grey car on grey asphalt). If that leaves too little (a tight box, whose
+        ring is the vehicle itself), only the ring's dominant colour is dropped, and
+        failing that the band alone is used."""
         h, w = lab.shape[:2]
         band = np.zeros((h, w), dtype=bool)
         band[int(0.12 * h) : int(0.8 * h), int(0.14 * w) : int(0.86 * w)] = True
-        ring = self._ring(lab)
-        med = np.median(ring, axis=0)
-        dist = np.sqrt(((lab - med) ** 2).sum(axis=2))
-        spread = float(np.median(np.sqrt(((ring - med) ** 2).sum(axis=1))))
-        mask = band & (dist > max(6.0, 2.5 * spread))
-        return mask if mask.sum() >= 0.15 * band.sum() else band
+        core = np.zeros((h, w), dtype=bool)
+        core[int(0.3 * h) : int(0.7 * h), int(0.3 * w) : int(0.7 * w)] = True
+        ring = lab[self._ring_mask(lab.shape)]
+        centres, labels = _kmeans(ring, 3)
+        counts = np.bincount(labels, minlength=3)
+        keep_all = band.copy()
+        keep_main = band
+        main = int(np.argmax(counts))
+        for k in np.flatnonzero(counts >= 0.15 * len(ring)):
+            if k != main and np.hypot(centres[k, 1], centres[k, 2]) < 12:
+                continue  # grey-ish minor ring colours (shadow, kerb) may be the paint too
+            members = ring[labels == k]
+            spread = float(np.median(np.sqrt(((members - centres[k]) ** 2).sum(axis=1))))
+            dist = np.sqrt(((lab - centres[k]) ** 2).sum(axis=2))
+            near = dist <= max(8.0, 2.5 * spread)
+            if near[core].mean() > 0.5:
+                continue  # the middle of the box has this colour: it is the vehicle's
+            keep_all &= ~near
+            if k == main:
+                keep_main = band & ~near
+        if keep_all.sum() >= 0.25 * band.sum():
+            return keep_all
+        return keep_main if keep_main.sum() >= 0.15 * band.sum() else band
 
     def _nearest(self, lab: np.ndarray) -> tuple[str, float]:
         """Nearest palette name and a margin in [0, 1] to the next other name."""

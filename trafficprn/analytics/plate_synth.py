@@ -176,7 +176,7 @@ def render_vehicle(
     light scales brightness (0.5 dusk .. 1.3 sun); light_tint multiplies B, G, R.
     """
     w, h = size
-    road = np.array([rng.uniform(85, 115)] * 3) + rng.normal(0, 4, 3)
+    road = np.array([rng.uniform(75, 100)] * 3) + rng.normal(0, 4, 3)  # lit asphalt, sRGB
     img = np.empty((h, w, 3), dtype=np.float32)
     img[:] = road
     img += rng.normal(0, 6, (h, w, 1))  # asphalt texture

@@ -184,6 +184,13 @@ async function main() {
   });
   $("copy").addEventListener("click", async () => { try { await navigator.clipboard.writeText($("yaml").value); $("save-msg").textContent = "Copied."; } catch { $("yaml").select(); } });
   $("save").addEventListener("click", save);
+  $("image-file").addEventListener("change", () => {
+    const file = $("image-file").files[0];
+    if (!file) return;
+    const img = new Image();
+    img.onload = () => { state.image = img; $("snapshot-msg").textContent = `Drawing over ${file.name}.`; draw(); };
+    img.src = URL.createObjectURL(file);
+  });
   window.addEventListener("beforeunload", (ev) => { if (state.dirty) ev.preventDefault(); });
   const site = await get("/api/site");
   $("site-name").textContent = `${site.name} · setup`;

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Container entry point: `api`, `worker CAMERA`, `migrate`, or any trafficprn command.
+# Container entry point: `api`, `worker CAMERA`, `migrate`, `purge` (daily retention), or any
+# trafficprn command.
 # Settings come from the environment (TRAFFICPRN_DATABASE_URL, TRAFFICPRN_SITE_PATH, ...).
 set -eu
 role="${1:-api}"
@@ -20,6 +21,13 @@ case "$role" in
       sleep 3
     done
     exit 1 ;;
+  purge)
+    # retention: delete what is older than the site's retention_days, once a day
+    while true; do
+      trafficprn db purge --site "${TRAFFICPRN_SITE_PATH:?TRAFFICPRN_SITE_PATH must be set}" "$@" \
+        || echo "purge failed; trying again at the next run" >&2
+      sleep "${TRAFFICPRN_PURGE_EVERY_S:-86400}"
+    done ;;
   *)
     exec trafficprn "$role" "$@" ;;
 esac

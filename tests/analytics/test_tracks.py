@@ -138,3 +138,27 @@ def test_stop_and_go_at_red_with_occlusions_counts_each_vehicle_once() -> None:
     passage_times = sorted(p.passage_ts for p in run.passages)
     true_times = sorted(v.passage_ts() for v in full)
     assert np.abs(np.array(passage_times[: len(true_times)]) - true_times).max() < 1.0
+
+
+def test_vehicle_hidden_in_its_entry_zone_counts_once_with_inferred_entry() -> None:
+    """The first car is hidden (behind a bus, say) until 3 m past its stop line; the second
+    is lost for 1.5 s in its exit zone and re-acquired: each counts exactly once."""
+    fps = 15.0
+    hidden_early = constant_speed(1, "E", "W", 30.0, T0 + 8.0, fps)
+    lost_late = constant_speed(2, "S", "N", 30.0, T0 + 20.0, fps)
+    past_line = hidden_early.ts[np.searchsorted(hidden_early.s_m, ROAD_END_M - 8.0 + 3.0)]
+    in_exit = lost_late.ts[np.searchsorted(lost_late.s_m, ROAD_END_M + 8.0 + 10.0)]
+    warmup = constant_speed(3, "N", "S", 30.0, T0, fps)  # the stream starts before them
+
+    def hidden(ts: float) -> set[int]:
+        out = {1} if ts < past_line else set()
+        return out | ({2} if in_exit <= ts < in_exit + 1.5 else set())
+
+    vehicles = [warmup, hidden_early, lost_late]
+    run = run_vehicles(make_site(), vehicles, fps=fps, t_end=float(lost_late.ts[-1]) + 2, hidden=hidden)
+    got = sorted((p.entry_leg, p.exit_leg, p.movement) for p in run.passages)
+    assert got == [("E", "W", "T"), ("N", "S", "T"), ("S", "N", "T")]
+    inferred = [p for p in run.passages if p.extras.get("entry_inferred")]
+    assert [(p.entry_leg, p.exit_leg) for p in inferred] == [("E", "W")]
+    assert inferred[0].passage_ts == pytest.approx(past_line, abs=0.5)
+    assert run.pipeline.tracker.ids_issued >= 4  # the lost car really got a second track

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +42,8 @@ class AnalyticsParams:
     stitch_s: float = 3.0  # a fragment waits this long for the track that re-acquires it
     stitch_m: float = 4.0  # how far from the fragment's predicted position a new track may start
     hold_s: float = 1.0  # a queued vehicle unseen this long still counts (brief occlusion)
+    infer_entry_m: float = 25.0  # a track first seen past the entry zones (0: never infer its entry leg)
+    infer_after_s: float = 5.0  # ... unless it was there when the stream started
     history: int = 64  # positions kept per track
     anchor: str = "down"  # "down": calibrated ground anchor (see analytics.anchor); "bottom": box bottom-centre
     max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)
@@ -70,7 +73,11 @@ class TrackState:
     lane: int = -1
     ground_m: FloatArray | None = None
     velocity_mps: FloatArray | None = None
+    first_ground_m: FloatArray | None = None
+    first_velocity_mps: FloatArray | None = None
     merged_ids: list[int] = field(default_factory=list)
+    entry_inferred: bool = False
+    continuation: bool = False  # started where a counted vehicle's track was just lost
 
     def absorb(self, frag: TrackState) -> None:
         """Take over an earlier fragment of the same vehicle."""
@@ -114,19 +121,25 @@ class TrafficAnalytics:
         self._area_map = LabelMap([calibrated_area_px], size) if calibrated_area_px is not None else None
         self.states: dict[int, TrackState] = {}
         self.fragments: list[TrackState] = []
+        self.counted: list[TrackState] = []
+        self.start_ts: float | None = None  # first frame seen  # recently counted tracks, for spotting their continuations
         self.next_queue_ts: float | None = None
-        self.stats = {"passages": 0, "fragments_joined": 0, "dropped_incomplete": 0, "dropped_short": 0}
+        self.stats = {"passages": 0, "fragments_joined": 0, "entry_inferred": 0, "dropped_incomplete": 0,
+                      "dropped_short": 0}
 
     # ------------------------------------------------------------------ per frame
     def update(self, ts: float, tracks: Detections, live_ids: IntArray) -> list[Event]:
         """Observe one frame. tracks: reported tracks (image px, with track_id)."""
         events: list[Event] = []
+        if self.start_ts is None:
+            self.start_ts = ts
         if len(tracks) and tracks.track_id is not None:
             self._observe(ts, tracks)
         live = set(live_ids.tolist())
         for tid in [t for t in self.states if t not in live]:
             events.extend(self._end(self.states.pop(tid)))
         self.fragments = [f for f in self.fragments if ts - f.last_ts <= self.params.stitch_s]
+        self.counted = [c for c in self.counted if ts - c.last_ts <= self.params.stitch_s]
         if self.lanes:
             events.extend(self._sample_queues(ts))
         return events
@@ -167,6 +180,8 @@ class TrafficAnalytics:
             if usable[i]:
                 xy = ground_m[i]
                 st.ground_m = xy
+                if st.first_ground_m is None:
+                    st.first_ground_m = xy
                 st.ts.append(ts)
                 st.xy_m.append((float(xy[0]), float(xy[1])))
                 st.in_area.append(bool(in_area[i]))
@@ -207,6 +222,8 @@ class TrafficAnalytics:
         if v is None:
             return
         st.velocity_mps = v
+        if st.first_velocity_mps is None:
+            st.first_velocity_mps = v
         speed = float(np.hypot(v[0], v[1]) * MPS_TO_KMH)
         st.speed_kmh = speed
         t_win = t[recent]
@@ -233,6 +250,8 @@ class TrafficAnalytics:
             self.fragments.remove(best)
             st.absorb(best)
             self.stats["fragments_joined"] += 1
+            return
+        st.continuation = any(np.isfinite(self._fragment_distance(c, ground_m, ts)) for c in self.counted)
 
     def _fragment_distance(self, frag: TrackState, ground_m: FloatArray, ts: float) -> float:
         gap = ts - frag.last_ts
@@ -270,6 +289,8 @@ class TrafficAnalytics:
             if not self._adopt_by_live_track(st):
                 self.fragments.append(st)
             return []
+        if st.entry < 0 and st.exit >= 0 and not st.continuation:
+            self._infer_entry(st)
         if st.entry < 0 or st.exit < 0:
             self.stats["dropped_incomplete"] += 1
             return []
@@ -277,13 +298,41 @@ class TrafficAnalytics:
             self.stats["dropped_short"] += 1
             return []
         self.stats["passages"] += 1
+        self._mark_continuations(st)
+        self.counted.append(st)
         return [self._passage(st)]
+
+    def _mark_continuations(self, done: TrackState) -> None:
+        """Live tracks that began where a counted vehicle was lost continue that vehicle:
+        they must not be counted again through an inferred entry."""
+        for st in self.states.values():
+            if st.first_ts >= done.last_ts and st.entry < 0 and st.ts:
+                first = np.array(st.xy_m[0])
+                if np.isfinite(self._fragment_distance(done, first, st.ts[0])):
+                    st.continuation = True
+
+    def _infer_entry(self, st: TrackState) -> None:
+        """A vehicle hidden while in its entry zone (occluded in a queue, behind a bus) has a
+        track that starts in the junction: take the entry leg from where the track started
+        and where it was heading; the passage time is then its first sighting."""
+        if self.params.infer_entry_m <= 0 or st.first_ground_m is None or st.first_velocity_mps is None:
+            return
+        if self.start_ts is None or st.first_ts - self.start_ts < self.params.infer_after_s:
+            return  # already in the junction when we started watching: it passed before
+        leg = self.zones.entry_behind(st.first_ground_m, st.first_velocity_mps, self.params.infer_entry_m)
+        if leg >= 0 and leg != st.exit:
+            st.entry = leg
+            st.passage_ts = st.first_ts
+            st.entry_inferred = True
+            self.stats["entry_inferred"] += 1
 
     def _passage(self, st: TrackState) -> VehiclePassage:
         cls, conf = st.votes.result()
         speed = summarise_speeds(np.array(st.speeds_kmh), max_plausible_kmh=self.params.max_plausible_kmh)
         passage_ts = st.passage_ts if st.passage_ts is not None else (st.last_in_entry_ts or st.first_ts)
-        extras = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
+        extras: dict[str, Any] = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
+        if st.entry_inferred:
+            extras["entry_inferred"] = True
         return VehiclePassage(
             camera=self.camera.name,
             track_id=st.track_id,

@@ -108,6 +108,7 @@ class Zones:
         self._exit_map = LabelMap(self._exit, size)
 
     def _leg_geometry(self, ground: GroundMapper) -> list[LegGeometry]:
+        self.entry_centre_m: FloatArray = np.zeros((0, 2))
         if not self.names:
             return []
         try:
@@ -117,6 +118,7 @@ class Zones:
             raise ConfigError(f"leg zones cannot be mapped to the ground: {exc}", field="legs") from None
         # a leg's axis runs from the junction centre to the middle of its two zones, which
         # lies on the road's centre line whatever the lane offsets
+        self.entry_centre_m = np.asarray(entry_g, dtype=np.float64)
         leg_mid = (entry_g + exit_g) / 2.0
         centre = leg_mid.mean(axis=0)
         out = []
@@ -136,6 +138,25 @@ class Zones:
     def exit_of(self, anchor_px: FloatArray) -> IntArray:
         """(N,) leg index of the exit zone holding each anchor (N, 2) in image px, or -1."""
         return self._exit_map.lookup(anchor_px)
+
+    def entry_behind(self, first_m: FloatArray, velocity_mps: FloatArray, max_m: float) -> int:
+        """The leg a vehicle most likely came from when its track started past the entry
+        zones (it was hidden there): the nearest entry zone (ground centre) within max_m
+        that lies behind the vehicle's first position, seen along its first velocity, and
+        whose inbound direction agrees with that velocity. -1 when none fits."""
+        speed = float(np.hypot(*velocity_mps))
+        if not len(self.names) or speed < 1.0 or not np.isfinite(first_m).all():
+            return -1
+        heading = velocity_mps / speed
+        back = first_m - self.entry_centre_m  # (L, 2) from each entry zone to the vehicle
+        dist = np.hypot(back[:, 0], back[:, 1])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ahead = (back @ heading) / dist
+        inbound = np.array([leg.inbound @ heading for leg in self.legs])
+        ok = (dist <= max_m) & (ahead > 0.5) & (inbound > 0.0)
+        if not ok.any():
+            return -1
+        return int(np.argmin(np.where(ok, dist, np.inf)))
 
     def movement(self, entry: int, exit: int) -> Movement:
         """Movement from leg `entry` to leg `exit` (indices into `names`)."""

@@ -93,6 +93,11 @@ class SortTracker:
         self._confidence: FloatArray = np.zeros(0)
 
     @property
+    def ids_issued(self) -> int:
+        """How many track ids this tracker has handed out."""
+        return self._next_id - 1
+
+    @property
     def live_ids(self) -> IntArray:
         """Ids of every track the tracker still holds (reported or not)."""
         return self._ids.copy()

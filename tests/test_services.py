@@ -214,3 +214,18 @@ def test_worker_keeps_retrying_an_unreachable_camera_and_database(tmp_path: Path
     text = caplog.text
     assert "camera pole-1:" in text and "reconnecting" in text
     assert "database" in text and "unreachable" in text
+
+
+def test_container_entrypoint_migrates(tmp_path: Path) -> None:
+    from trafficprn.store.db import current_revision, head_revision
+
+    url = f"sqlite:///{tmp_path / 'box.sqlite'}"
+    env = {**os.environ, "TRAFFICPRN_DATABASE_URL": url,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    res = subprocess.run(["sh", str(REPO / "services" / "entrypoint.sh"), "migrate"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert current_revision(url) == head_revision()
+    res = subprocess.run(["sh", str(REPO / "services" / "entrypoint.sh"), "worker"], env=env, capture_output=True,
+                         text=True, timeout=30)
+    assert res.returncode != 0 and "usage: worker CAMERA" in res.stderr

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from trafficprn import __version__
@@ -41,6 +41,8 @@ def _message(exc: RequestValidationError) -> str:
     for err in exc.errors()[:3]:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        if err.get("type") == "string_pattern_mismatch":
+            msg = "contains characters that are not allowed (control characters, or not a cursor)"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
 
@@ -50,6 +52,12 @@ def _install_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", ""))} for e in exc.errors()]
         return JSONResponse({"detail": _message(exc), "errors": errors}, status_code=422)
+
+    @app.exception_handler(DataError)
+    async def _refused(_: Request, exc: DataError) -> JSONResponse:
+        log.info("database refused a value: %s", " ".join(str(exc.orig).split())[:200])
+        return JSONResponse({"detail": "the database cannot take a value of this request; check the parameters"},
+                            status_code=422)
 
     @app.exception_handler(SQLAlchemyError)
     async def _db_down(_: Request, exc: SQLAlchemyError) -> JSONResponse:

@@ -4,9 +4,9 @@ in, UTC epoch seconds plus local ISO strings out."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from trafficprn.config import LaneConfig, LegConfig
 
@@ -14,6 +14,9 @@ MovementCode = Literal["L", "T", "R", "U"]
 ClassName = Literal["car", "bus", "truck", "motorcycle", "bicycle", "person"]
 INTERVALS = {"5m": 5, "10m": 10, "15m": 15, "30m": 30, "60m": 60, "1h": 60}
 MAX_RANGE_S = 400 * 86400
+
+# Names and free text in queries: printable, no control characters (Postgres refuses NUL).
+Name = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 def to_ts(value: datetime | None) -> float | None:
@@ -54,15 +57,16 @@ class TimeRange(_Query):
 
 
 class PassageQuery(TimeRange):
-    camera: str | None = Field(None, description="Camera name.")
+    camera: Name | None = Field(None, description="Camera name.")
     vehicle_class: ClassName | None = Field(None, alias="class", description="Vehicle class.")
     movement: MovementCode | None = Field(None, description="L, T, R or U.")
-    entry_leg: str | None = Field(None, description="Entry leg name.")
-    exit_leg: str | None = Field(None, description="Exit leg name.")
-    colour: str | None = Field(None, max_length=32, description="Colour name.")
+    entry_leg: Name | None = Field(None, description="Entry leg name.")
+    exit_leg: Name | None = Field(None, description="Exit leg name.")
+    colour: Name | None = Field(None, description="Colour name.")
     speed_min: float | None = Field(None, ge=0, le=400, description="Minimum median speed, km/h.")
     speed_max: float | None = Field(None, ge=0, le=400, description="Maximum median speed, km/h.")
-    cursor: str | None = Field(None, max_length=200, description="Opaque cursor from the previous page.")
+    cursor: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$")] | None = Field(
+        None, description="Opaque cursor from the previous page.")
     limit: int = Field(50, ge=1, le=1000, description="Page size.")
 
     @model_validator(mode="after")
@@ -73,7 +77,7 @@ class PassageQuery(TimeRange):
 
 
 class CountQuery(TimeRange):
-    camera: str = Field(description="Camera name.")
+    camera: Name = Field(description="Camera name.")
     interval: Literal["5m", "10m", "15m", "30m", "60m", "1h"] = Field("15m", description="Interval length.")
     format: Literal["json", "csv"] = Field("json", description="json or csv.")
 
@@ -83,20 +87,21 @@ class CountQuery(TimeRange):
 
 
 class QueueQuery(TimeRange):
-    camera: str = Field(description="Camera name.")
-    lane: str | None = Field(None, description="One lane, or all lanes.")
+    camera: Name = Field(description="Camera name.")
+    lane: Name | None = Field(None, description="One lane, or all lanes.")
     step_s: int = Field(60, ge=1, le=86400, description="Resample step in seconds.")
 
 
 class SpeedQuery(TimeRange):
-    camera: str = Field(description="Camera name.")
+    camera: Name = Field(description="Camera name.")
     vehicle_class: ClassName | None = Field(None, alias="class", description="Vehicle class.")
     bin_kmh: float = Field(5.0, gt=0.5, le=50, description="Histogram bin width, km/h.")
 
 
 class PlateQuery(TimeRange):
-    text: str = Field(min_length=1, max_length=20, description="Plate text (or a prefix); matched case-insensitively.")
-    camera: str | None = Field(None, description="Camera name.")
+    text: Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=r"^[^\x00-\x1f\x7f]+$")] = Field(
+        description="Plate text (or part of it); matched case-insensitively.")
+    camera: Name | None = Field(None, description="Camera name.")
     limit: int = Field(50, ge=1, le=500, description="Most rows.")
 
 

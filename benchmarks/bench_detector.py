@@ -24,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
+# Before torch is imported: idle OpenMP threads sleep rather than spin (ORT: spinning off).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from trafficprn.detect.darknet import build_model, randomize_weights
 from trafficprn.detect.export import export_onnx
 from trafficprn.detect.postprocess import letterbox

@@ -106,6 +106,9 @@ def _detect(args: argparse.Namespace) -> int:
         # FFmpeg logs decoder complaints (e.g. about a truncated file) straight to stderr;
         # we report them as one line ourselves. Read by OpenCV at its first capture.
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    # Like ORT's spinning off: idle OpenMP threads of the torch runtime sleep instead of
+    # busy-waiting, as other processes share the cores. Read when torch is imported.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from trafficprn.detect.run import is_video, run_on_image, run_on_video
     from trafficprn.detect.runtime import load_detector
     from trafficprn.errors import ModelError

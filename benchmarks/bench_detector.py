@@ -8,7 +8,8 @@ separately. The machine load (os.getloadavg) is printed before and after.
 
     .venv/bin/python benchmarks/bench_detector.py [--threads 2] [--rounds 40] [--wait-load 1.0]
 
-Weights are random (seeded): speed does not depend on their values.
+Weights are random (seeded): speed does not depend on their values. "onnx-int8" is the
+opt-in INT8 model (`trafficprn model quantize`), calibrated here on random images.
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 from trafficprn.detect.darknet import build_model, randomize_weights
 from trafficprn.detect.export import export_onnx
 from trafficprn.detect.postprocess import letterbox
+from trafficprn.detect.quantize import quantize_onnx
 from trafficprn.detect.runtime import OnnxDetector, TorchDetector, _YoloDetector
 from trafficprn.resources import data_dir
 
 MODELS = ("yolov3-tiny-prn", "yolov3-tiny")
 SIZES = (416, 320)
 BATCHES = (1, 4)
-RUNTIMES = ("onnx", "torch")
+RUNTIMES = ("onnx", "onnx-int8", "torch")
 
 
 def wait_for_low_load(limit: float, max_wait_s: float) -> None:
@@ -47,6 +49,7 @@ def wait_for_low_load(limit: float, max_wait_s: float) -> None:
 
 def make_detectors(tmp: Path, threads: int, graph_optimization: str) -> dict[tuple[str, str, int], _YoloDetector]:
     detectors: dict[tuple[str, str, int], _YoloDetector] = {}
+    rng = np.random.default_rng(1)
     for name in MODELS:
         model = build_model(data_dir() / "cfg" / f"{name}.cfg")
         randomize_weights(model, seed=1)
@@ -55,6 +58,12 @@ def make_detectors(tmp: Path, threads: int, graph_optimization: str) -> dict[tup
             export_onnx(model, onnx_path, input_size=(size, size))
             detectors[(name, "onnx", size)] = OnnxDetector(
                 onnx_path, threads=threads, graph_optimization=graph_optimization
+            )
+            int8_path = tmp / f"{name}-{size}-int8.onnx"
+            calibration = [(rng.random((size, size, 3)) * 255).astype(np.uint8) for _ in range(4)]
+            quantize_onnx(onnx_path, int8_path, calibration)
+            detectors[(name, "onnx-int8", size)] = OnnxDetector(
+                int8_path, threads=threads, graph_optimization=graph_optimization
             )
             detectors[(name, "torch", size)] = TorchDetector(model, input_size=(size, size), threads=threads)
     return detectors
@@ -111,20 +120,20 @@ def main() -> int:
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
     print(f"# {args.rounds} interleaved rounds over {len(configs)} configurations in {wall_s:.0f} s; "
           "network inference only, ms per frame")
-    print(f"{'model':<16} {'runtime':<6} {'size':>4} {'batch':>5} {'median':>8} {'p10':>8} {'p90':>8}")
+    print(f"{'model':<16} {'runtime':<9} {'size':>4} {'batch':>5} {'median':>8} {'p10':>8} {'p90':>8}")
     medians: dict[tuple[str, str, int, int], float] = {}
     for c in configs:
         v = np.asarray(times[c])
         medians[c] = float(np.median(v))
         m, r, s, b = c
-        print(f"{m:<16} {r:<6} {s:>4} {b:>5} {medians[c]:8.1f} {np.percentile(v, 10):8.1f} {np.percentile(v, 90):8.1f}")
+        print(f"{m:<16} {r:<9} {s:>4} {b:>5} {medians[c]:8.1f} {np.percentile(v, 10):8.1f} {np.percentile(v, 90):8.1f}")
     print()
     print("tiny/PRN ratio of medians (paper, i7 CPU: 125/78 = 1.60)")
     for r in RUNTIMES:
         for s in SIZES:
             for b in BATCHES:
                 ratio = medians[("yolov3-tiny", r, s, b)] / medians[("yolov3-tiny-prn", r, s, b)]
-                print(f"  {r:<6} {s:>4} batch {b}: {ratio:.2f}")
+                print(f"  {r:<9} {s:>4} batch {b}: {ratio:.2f}")
     print(f"letterbox 1280x720 -> 416: median {np.median(lb):.2f} ms")
     prn = medians[("yolov3-tiny-prn", "onnx", 416, 1)]
     ratio = medians[("yolov3-tiny", "onnx", 416, 1)] / prn

@@ -175,3 +175,26 @@ def test_bad_input_is_one_line(
         assert text in lines[0]
     if case == "video-ends-early":
         assert len(out.splitlines()) == 10  # the frames that could be decoded were reported
+
+
+def test_model_quantize(
+    tmp_path: Path, exported_model: Callable[[str, int], Path], capsys: pytest.CaptureFixture[str],
+    rng: np.random.Generator,
+) -> None:  # fmt: skip
+    from trafficprn.detect.runtime import load_detector
+
+    images = tmp_path / "calib"
+    images.mkdir()
+    for i in range(3):
+        cv2.imwrite(str(images / f"{i}.png"), (rng.random((240, 320, 3)) * 255).astype(np.uint8))
+    source = exported_model("yolov3-tiny-prn", 320)
+    out = tmp_path / "int8.onnx"
+    code, text, _ = run_cli(["model", "quantize", str(source), "--images", str(images), "--out", str(out)], capsys)
+    assert code == 0 and "calibrated on 3 images" in text
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["quantization"]["calibration_images"] == 3 and meta["input_size"] == [320, 320]
+    x = rng.random((1, 3, 320, 320), dtype=np.float32)
+    fp32, int8 = load_detector(source).infer(x), load_detector(out).infer(x)
+    for a, b in zip(fp32, int8, strict=True):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.99
+        assert np.abs(a - b).max() < 0.1 * np.abs(a).max()

@@ -31,6 +31,12 @@ def register(subparsers: Any) -> None:
     export.add_argument("--size", type=int, default=None, help="input size in px (square); default the cfg's")
     export.add_argument("--names", type=Path, default=None, help="class names, one per line (darknet .names)")
     export.set_defaults(func=_model_export)
+    quant = model_sub.add_parser("quantize", help="INT8 copy of an ONNX model, calibrated on images (opt-in)")
+    quant.add_argument("onnx", type=Path, help="exported FP32 .onnx (with its .json)")
+    quant.add_argument("--images", type=Path, required=True, help="folder of calibration images from the scene")
+    quant.add_argument("--out", type=Path, required=True, help="output .onnx (its .json is written beside it)")
+    quant.add_argument("--max-images", type=int, default=64, help="calibration images to use (default 64)")
+    quant.set_defaults(func=_model_quantize)
     model.set_defaults(func=lambda args: _missing(model))
 
     detect = subparsers.add_parser("detect", help="detect objects in an image or a video file")
@@ -98,6 +104,20 @@ def _model_export(args: argparse.Namespace) -> int:
         provenance = {"weights": args.weights.name, "seen": header.seen}
         json_path = export_onnx(model, args.onnx, class_names=names, input_size=size, provenance=provenance)
         print(f"wrote {args.onnx} and {json_path}")
+    return 0
+
+
+def _model_quantize(args: argparse.Namespace) -> int:
+    from trafficprn.detect.quantize import quantize_onnx
+    from trafficprn.detect.run import IMAGE_SUFFIXES, read_image
+
+    if not args.images.is_dir():
+        raise InputError(f"{args.images}: not a folder of images")
+    files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[: args.max_images]
+    if not files:
+        raise InputError(f"{args.images}: no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    json_path = quantize_onnx(args.onnx, args.out, [read_image(p) for p in files])
+    print(f"wrote {args.out} and {json_path} (calibrated on {len(files)} images)")
     return 0
 
 

@@ -197,10 +197,9 @@ class RapidOcrBackend:
         h, w = crop_bgr.shape[:2]
         width_px = max(16, min(1600, int(np.ceil(REC_HEIGHT_PX * w / max(h, 1)))))
         resized = cv2.resize(crop_bgr, (width_px, REC_HEIGHT_PX), interpolation=cv2.INTER_LINEAR)
-        # pad to at least the model's nominal 320 px so short crops keep their aspect.
-        padded_w = max(width_px, 320)
-        tensor = np.zeros((1, 3, REC_HEIGHT_PX, padded_w), dtype=np.float32)
-        tensor[0, :, :, :width_px] = resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0
+        # no padding to rapidocr's nominal 320 px: the model takes any width, a plate is
+        # ~200 px wide at height 48, and padding cost ~1.6x the time for the same reads.
+        tensor = (resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)[None]
         probs = self._rec.run(None, {self._rec.get_inputs()[0].name: tensor})[0][0]  # (T, C)
         return self._decode(probs, alphabet)
 

@@ -94,11 +94,16 @@ def test_bundled_model_resolution(
         (lambda d: d / "m.onnx", {}, "model JSON not found"),
         (lambda d: d / "x.cfg", {}, "needs an .onnx model"),
         (lambda d: d / "m.onnx", {"runtime": "tensorrt"}, "runtime must be one of"),
+        (lambda d: d / "ok.onnx", {"input_size": 416}, "fixed at 320x320 at export, got 416x416"),
     ],
 )
 def test_load_detector_errors(
-    make: Callable[[Path], Path], kwargs: dict[str, str], message: str, tmp_path: Path
-) -> None:
+    make: Callable[[Path], Path], kwargs: dict[str, str], message: str, tmp_path: Path,
+    exported_model: Callable[[str, int], Path],
+) -> None:  # fmt: skip
+    source = exported_model("yolov3-tiny-prn", 320)
+    shutil.copy(source, tmp_path / "ok.onnx")
+    shutil.copy(source.with_suffix(".json"), tmp_path / "ok.json")
     (tmp_path / "m.onnx").write_bytes(b"not really")
     (tmp_path / "x.cfg").write_text("[net]\n")
     with pytest.raises(ModelError, match=message):

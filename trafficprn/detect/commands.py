@@ -131,7 +131,6 @@ def _detect(args: argparse.Namespace) -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from trafficprn.detect.run import is_video, run_on_image, run_on_video
     from trafficprn.detect.runtime import load_detector
-    from trafficprn.errors import ModelError
 
     if args.cfg is not None:
         detector = load_detector(
@@ -146,12 +145,9 @@ def _detect(args: argparse.Namespace) -> int:
     else:
         if args.weights is not None:
             raise InputError("--weights goes with --cfg; an ONNX model carries its weights")
-        detector = load_detector(args.model, confidence=args.confidence, nms_iou=args.nms_iou, threads=args.threads)
-        if args.size is not None and (args.size, args.size) != detector.input_size:
-            raise ModelError(
-                f"{args.model}: ONNX model input is fixed at {detector.input_size[0]}x{detector.input_size[1]} "
-                f"at export, got --size {args.size}"
-            )
+        detector = load_detector(
+            args.model, confidence=args.confidence, nms_iou=args.nms_iou, threads=args.threads, input_size=args.size
+        )
     run = run_on_video if is_video(args.source) else run_on_image
     code = run(detector, args.source, as_json=args.json, out=args.out, emit=_emit)
     sys.stdout.flush()

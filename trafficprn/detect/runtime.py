@@ -201,8 +201,8 @@ def load_detector(
     `.json` beside it), or for runtime="torch" a darknet `.cfg` (weights from `weights`,
     else the `.weights` of the same name beside it).
     runtime: "onnx" (ONNX Runtime) or "torch".
-    input_size: torch runtime only; the network input in px (int for square), default
-    the cfg's [net] size. An ONNX model has its size fixed at export.
+    input_size: the network input in px (int for square). Torch: default the cfg's [net]
+    size. ONNX: fixed at export; a different size here is a ModelError.
     """
     if runtime not in RUNTIMES:
         raise ModelError(f"runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
@@ -221,7 +221,11 @@ def load_detector(
     if runtime == "onnx":
         if path.suffix.lower() != ".onnx":
             raise ModelError(f"{path}: the onnx runtime needs an .onnx model, got {path.suffix or 'no suffix'}")
-        return OnnxDetector(path, confidence=confidence, nms_iou=nms_iou, threads=threads)
+        detector = OnnxDetector(path, confidence=confidence, nms_iou=nms_iou, threads=threads)
+        if size is not None and tuple(size) != detector.input_size:
+            w, h = detector.input_size
+            raise ModelError(f"{path}: ONNX model input is fixed at {w}x{h} at export, got {size[0]}x{size[1]}")
+        return detector
     class_names: list[str] | None = None
     cfg_text: str | None = None
     if path.suffix.lower() == ".onnx":

@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 from sqlalchemy import Connection, Select, and_, func, or_, select, text, tuple_
@@ -31,7 +31,14 @@ from sqlalchemy.orm import Session
 from trafficprn.errors import InputError
 from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
-from trafficprn.store.sqlexpr import bucket_start_s, check_minutes, interval_start_s
+from trafficprn.store.sqlexpr import (
+    bucket_start_s,
+    check_minutes,
+    check_tz,
+    interval_key,
+    interval_start_s,
+    key_epoch_s,
+)
 from trafficprn.timebins import interval_start
 
 Conn = Connection | Session
@@ -228,16 +235,16 @@ def _scalars(conn: Conn, stmt: Select[Any]) -> list[Any]:
 
 
 # ---------------------------------------------------------------- intervals and counts
-@dataclass(frozen=True)
-class MovementCount:
-    """Vehicles of one class on one movement in one interval."""
+class MovementCount(NamedTuple):
+    """Vehicles of one class on one movement in one interval (a named tuple: a
+    30-day table has ~70k of them, and tuples are cheap to make)."""
 
     interval_start_ts: float
     entry_leg: str | None
     exit_leg: str | None
     movement: str | None
     vehicle_class: str
-    count: int
+    count: int  # type: ignore[assignment]  # the field shadows tuple.count, by design
 
 
 def movement_counts(
@@ -253,29 +260,34 @@ def movement_counts(
     """Counts per (interval, entry leg, exit leg, movement, class), binned by passage
     time on the site's local clock (`timebins.interval_start`), ordered by interval.
     Only non-empty groups appear; pair with `count_intervals` for the full list of intervals. Pass `from_ts`
-    and `to_ts` on interval boundaries (see `interval_starts`) to avoid partial ones."""
+    and `to_ts` on interval boundaries (see `interval_starts`) to avoid partial ones.
+
+    The range is split at the zone's offset changes, so each row is binned by a
+    fixed-width `date_bin` (Postgres) or integer arithmetic (SQLite) instead of a
+    time-zone lookup per row (`sqlexpr.interval_key`)."""
     _check_range(from_ts, to_ts)
     check_minutes(minutes)
-    bin_col = interval_start_s(Passage.passage_ts, _dialect(conn), tz, minutes).label("bin")
+    check_tz(tz)
+    dialect = _dialect(conn)
+    key = interval_key(Passage.passage_ts, dialect, tz, minutes, from_ts, to_ts)
     conds = [Passage.camera == camera, Passage.passage_ts >= utc(from_ts), Passage.passage_ts < utc(to_ts)]
     classes = _values(vehicle_class)
     if classes is not None:
         conds.append(Passage.vehicle_class.in_(classes))
-    inner = select(
-        bin_col, Passage.entry_leg, Passage.exit_leg, Passage.movement, Passage.vehicle_class
-    ).where(*conds).subquery()
-    stmt = (
-        select(inner.c.bin, inner.c.entry_leg, inner.c.exit_leg, inner.c.movement, inner.c.vehicle_class, func.count())
-        .group_by(inner.c.bin, inner.c.entry_leg, inner.c.exit_leg, inner.c.movement, inner.c.vehicle_class)
-        .order_by(inner.c.bin)
-    )
-    if _dialect(conn) == "postgresql":
+    legs = (Passage.entry_leg, Passage.exit_leg, Passage.movement, Passage.vehicle_class)
+    if key is None:  # a range over many offset changes: one time-zone lookup per row
+        inner = select(interval_start_s(Passage.passage_ts, dialect, tz, minutes).label("bin"), *legs)
+        inner_q = inner.where(*conds).subquery()
+        start_col: Any = inner_q.c.bin
+    else:
+        inner_q = select(key.label("bin"), *legs).where(*conds).subquery()
+        start_col = key_epoch_s(inner_q.c.bin, dialect)
+    group = (inner_q.c.bin, inner_q.c.entry_leg, inner_q.c.exit_leg, inner_q.c.movement, inner_q.c.vehicle_class)
+    stmt = select(start_col, *group[1:], func.count()).group_by(*group).order_by(inner_q.c.bin)
+    if dialect == "postgresql":
         # Long ranges hash ~100k groups: keep the aggregate in memory (this transaction only).
         conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    return [
-        MovementCount(float(b), entry, exit_, mv, cls, int(n))
-        for b, entry, exit_, mv, cls, n in conn.execute(stmt).all()
-    ]
+    return list(map(MovementCount._make, conn.execute(stmt)))
 
 
 def interval_starts(from_ts: float, to_ts: float, tz: str, minutes: int = 15) -> list[float]:

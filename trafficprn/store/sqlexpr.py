@@ -11,11 +11,12 @@ Both return UTC epoch seconds.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import math
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, Interval, String, cast, func, literal
+from sqlalchemy import BigInteger, DateTime, Float, Integer, Interval, String, case, cast, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
 from trafficprn.errors import InputError
@@ -73,3 +74,75 @@ def bucket_start_s(col: Any, dialect: str, step_s: int) -> ColumnElement[float]:
     """UTC epoch seconds of fixed `step_s` buckets aligned to the epoch (for resampling)."""
     s = whole_epoch_s(col, dialect)
     return cast(s - ((s % step_s) + step_s) % step_s, Float)
+
+
+# ---------------------------------------------------------------- fixed-offset segments
+MAX_SEGMENTS = 64
+_PROBE_S = 6 * 3600  # no zone changes its offset twice within six hours
+
+
+def _offset_s(ts: float, zone: ZoneInfo) -> int:
+    off = datetime.fromtimestamp(ts, tz=UTC).astimezone(zone).utcoffset()
+    return int(off.total_seconds()) if off is not None else 0
+
+
+def offset_segments(from_ts: float, to_ts: float, tz: str) -> list[tuple[float, int]]:
+    """The zone's UTC offset over [from_ts, to_ts) as [(segment_start_ts, offset_s)]:
+    the first segment starts at `from_ts`, the others at the zone's transitions (whole
+    UTC seconds, as zoneinfo applies them); each lasts until the next one starts."""
+    zone = ZoneInfo(check_tz(tz))
+    out = [(from_ts, _offset_s(from_ts, zone))]
+    a = from_ts
+    while a < to_ts:
+        b = min(a + _PROBE_S, to_ts)
+        off_b = _offset_s(b, zone)
+        if off_b != out[-1][1]:
+            lo, hi = math.floor(a), math.ceil(b)  # offset(lo) is the old one, offset(hi) the new one
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if _offset_s(mid, zone) == out[-1][1] else (lo, mid)
+            if hi < to_ts:
+                out.append((float(hi), off_b))
+        a = b
+    return out
+
+
+def interval_key(
+    col: Any, dialect: str, tz: str, minutes: int, from_ts: float, to_ts: float
+) -> ColumnElement[Any] | None:
+    """A cheap per-row key of the count interval of `col` for rows in [from_ts, to_ts):
+    within each fixed-offset segment of the range the local interval is a fixed-width
+    bin of UTC time aligned to that offset, so no row needs a time-zone lookup.
+    Postgres: the interval start as timestamptz (`date_bin`); SQLite: UTC epoch seconds.
+    `key_epoch_s` turns a key into epoch seconds. None when the range has more than
+    MAX_SEGMENTS offsets (use `interval_start_s` then). Equals `interval_start_s`."""
+    check_minutes(minutes)
+    segments = offset_segments(from_ts, to_ts, tz)
+    if len(segments) > MAX_SEGMENTS:
+        return None
+    step = minutes * 60
+    if dialect == "postgresql":
+        stride = literal(timedelta(seconds=step), Interval)
+
+        def bin_of(off: int) -> ColumnElement[Any]:
+            origin = literal(datetime.fromtimestamp(-off, tz=UTC), DateTime(timezone=True))
+            return func.date_bin(stride, col, origin)
+
+        bins = [(start, bin_of(off)) for start, off in segments]
+        bounds = [literal(datetime.fromtimestamp(start, tz=UTC), DateTime(timezone=True)) for start, _ in segments]
+        if len(bins) == 1:
+            return bins[0][1]
+        return case(*[(col < bound, b) for bound, (_, b) in zip(bounds[1:], bins[:-1], strict=True)], else_=bins[-1][1])
+    s = whole_epoch_s(col, dialect)
+    keys = [s - (((s + off) % step + step) % step) for _, off in segments]
+    if len(keys) == 1:
+        return keys[0]
+    # s < T <=> ts < T for whole-second T
+    return case(*[(s < int(start), k) for (start, _), k in zip(segments[1:], keys[:-1], strict=True)], else_=keys[-1])
+
+
+def key_epoch_s(key: Any, dialect: str) -> ColumnElement[float]:
+    """UTC epoch seconds (float) of an `interval_key`."""
+    if dialect == "postgresql":
+        return cast(func.extract("epoch", key), Float)
+    return cast(key, Float)

@@ -305,7 +305,7 @@ def test_fuser_with_real_ocr_over_a_track(reader: PlateReader) -> None:
             crop = render_vehicle((60, 120, 60), rng, size=(width, int(width * 0.8)), plate_text=text).image
             crop = degrade(crop, rng, Degradation(blur_px=0.7, noise=6))
             fuser.offer(5, crop, plate_crop_quality(crop))
-            time.sleep(0.1)  # frames keep coming while the worker reads
+            fuser.flush(timeout_s=30)  # frames come slower than reads here (deterministic)
         result = fuser.result(5, wait_s=10.0)
         assert fuser.stats.submitted <= 6
     assert result is not None and result.text == normalise_plate(text)

@@ -13,6 +13,7 @@ else (``-``, space) a separator that normalisation strips. "LLL-DDDD" -> 7 slots
 from __future__ import annotations
 
 import logging
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -368,7 +369,8 @@ class TrackPlateFuser:
     `max_pending` reads wait in the pool; otherwise it is dropped (and counted). Each
     track submits at most 2 x reads_per_track crops. State is bounded (`max_tracks`,
     least recently offered evicted); call forget() when a track ends. With warm_up the
-    reader's models load on the worker right away.
+    reader's models load on the worker right away. Worker threads run at `worker_nice`
+    (Linux per-thread nice), so the frame loop wins the CPU when both want it.
     """
 
     def __init__(
@@ -381,6 +383,7 @@ class TrackPlateFuser:
         min_quality: float = 0.0,
         max_tracks: int = 512,
         warm_up: bool = True,
+        worker_nice: int = 10,
     ) -> None:
         if max_workers < 1 or max_pending < 1 or reads_per_track < 1:
             raise ConfigError(
@@ -393,7 +396,10 @@ class TrackPlateFuser:
         self.min_quality = min_quality
         self.max_tracks = max_tracks
         self.stats = FuserStats()
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="plate-ocr")
+        self.worker_nice = worker_nice
+        self._pool = ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="plate-ocr", initializer=self._lower_priority
+        )
         self._lock = threading.Lock()
         self._done = threading.Condition(self._lock)
         self._pending = 0
@@ -401,6 +407,16 @@ class TrackPlateFuser:
         self._closed = False
         if warm_up:  # load the models on the worker, not on the first offer's critical path
             self._pool.submit(self._warm_up)
+
+    def _lower_priority(self) -> None:
+        """Run OCR threads at a lower OS priority (Linux: per-thread nice), so that under
+        load the frame loop keeps its core and OCR takes what is left (and drops)."""
+        if self.worker_nice <= 0 or not hasattr(os, "setpriority"):
+            return
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.worker_nice)
+        except OSError:  # not permitted here: run at normal priority
+            log.debug("could not lower the plate OCR thread's priority")
 
     def _warm_up(self) -> None:
         try:
@@ -442,15 +458,15 @@ class TrackPlateFuser:
         best = sorted(state.read_qualities, reverse=True)[: self.reads_per_track]
         if len(best) < self.reads_per_track:
             # while filling up, only crops clearly better than the last one
-            return not best or quality > 1.15 * state.read_qualities[-1]
-        return quality > 1.15 * best[-1]
+            return not best or quality > 1.25 * state.read_qualities[-1]
+        return quality > 1.25 * best[-1]
 
     def _finish(self, track_id: int, state: _TrackState, quality: float, future: Future[PlateResult | None]) -> None:
         with self._lock:
             self._pending -= 1
             state.pending -= 1
             try:
-                result = future.result()
+                result = None if future.cancelled() else future.result()
             except Exception:  # a bad crop must not kill the worker
                 log.exception("plate read failed for track %s", track_id)
                 self.stats.failed += 1

@@ -2,9 +2,11 @@
 
 Prints:
 - passages/s inserted through the repository's batch path (`repository.insert_passages`,
-  one transaction per batch, idempotent ON CONFLICT DO NOTHING) (target >= 5,000/s);
+  one transaction per batch, idempotent ON CONFLICT DO NOTHING, with the
+  `passage_counts` rollup updated in the same transaction) (target >= 5,000/s);
 - p50/p95 latency of the 15-minute movement-count query (`queries.movement_counts`) for
-  one camera over one day and over 30 days;
+  one camera over one day and over 30 days (from the rollup; also counted from the
+  passages themselves, `source="passages"`, for comparison);
 - p50/p95 latency of the passages query (`queries.passages`, page of 100, with filters
   and a cursor) (target p95 <= 100 ms).
 
@@ -12,12 +14,16 @@ Runs against a dedicated database `trafficprn_bench_<random>` created on the ser
 --admin-url (default postgresql://postgres@127.0.0.1:5432/postgres) and dropped at the
 end (--keep to keep it).
 
-    .venv/bin/python benchmarks/bench_store.py [--n 1000000] [--batch 5000]
+    .venv/bin/python benchmarks/bench_store.py [--passages 1000000] [--batch 5000]
+
+The machine's load average is printed at the start and at the end: the figures are
+wall-clock times on a shared machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -98,7 +104,7 @@ def timed(fn: Callable[[], object], reps: int) -> tuple[float, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--admin-url", default=DEFAULT_ADMIN_URL)
-    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--passages", "--n", dest="n", type=int, default=1_000_000, help="passages to insert")
     ap.add_argument("--batch", type=int, default=5000)
     ap.add_argument("--reps", type=int, default=30)
     ap.add_argument("--keep", action="store_true", help="keep the benchmark database")
@@ -106,6 +112,7 @@ def main() -> None:
 
     url = create_database(args.admin_url, prefix="trafficprn_bench_")
     print(f"database: {db.describe_url(url)}")
+    print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f} on {} CPUs".format(*os.getloadavg(), os.cpu_count()))
     db.upgrade(url)
     engine = db.make_engine(url)
     try:
@@ -126,6 +133,7 @@ def main() -> None:
         t = time.perf_counter()
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE vehicle_passages"))
+            conn.execute(text("VACUUM ANALYZE passage_counts"))
         print(f"vacuum analyze: {time.perf_counter() - t:.1f} s")
 
         rng = np.random.default_rng(5)
@@ -138,6 +146,16 @@ def main() -> None:
 
             def thirty_days() -> object:
                 return queries.movement_counts(conn, "cam-2", T0, T0 + DAYS * 86400, tz=TZ, minutes=15)
+
+            def thirty_days_raw() -> object:
+                return queries.movement_counts(
+                    conn, "cam-2", T0, T0 + DAYS * 86400, tz=TZ, minutes=15, source="passages"
+                )
+
+            def one_day_raw() -> object:
+                day = int(rng.integers(0, DAYS - 1))
+                lo = queries.interval_starts(T0 + day * 86400 + 7200, T0 + day * 86400 + 7201, TZ, 15)[0]
+                return queries.movement_counts(conn, "cam-2", lo, lo + 86400, tz=TZ, minutes=15, source="passages")
 
             def tmc_with_intervals() -> object:
                 day = int(rng.integers(0, DAYS - 1))
@@ -167,15 +185,19 @@ def main() -> None:
                 return queries.passages(conn, filters[int(rng.integers(0, len(filters)))], limit=100)
 
             rows_day = len(one_day())  # type: ignore[arg-type]
+            rows_30 = len(thirty_days())  # type: ignore[arg-type]
             for name, fn, reps in (
                 (f"movement counts 15 min, 1 camera, 1 day ({rows_day} groups)", one_day, args.reps),
-                ("movement counts 15 min, 1 camera, 30 days", thirty_days, max(5, args.reps // 3)),
+                (f"movement counts 15 min, 1 camera, 30 days ({rows_30} groups)", thirty_days, args.reps),
+                ("  the same from the passages (no rollup), 1 day", one_day_raw, max(5, args.reps // 3)),
+                ("  the same from the passages (no rollup), 30 days", thirty_days_raw, max(5, args.reps // 3)),
                 ("movement counts + interval list (TMC inputs), 1 camera, 1 day", tmc_with_intervals, args.reps),
                 ("passages query, 100 per page, filters + time range, 2 pages", passages_page, args.reps * 2),
                 ("passages query, 100 per page, filters, newest first", passages_latest, args.reps * 2),
             ):
                 p50, p95 = timed(fn, reps)
                 print(f"{name}: p50 {p50:.1f} ms, p95 {p95:.1f} ms (n={reps})")
+        print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     finally:
         engine.dispose()
         if args.keep:

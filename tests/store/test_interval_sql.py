@@ -16,7 +16,7 @@ from trafficprn.errors import InputError
 from trafficprn.store import db as store_db
 from trafficprn.store import queries, repository
 from trafficprn.store.models import Passage
-from trafficprn.store.sqlexpr import interval_start_s
+from trafficprn.store.sqlexpr import interval_key, interval_start_s, key_epoch_s, offset_segments
 from trafficprn.store.testing import make_passage
 from trafficprn.timebins import interval_start
 
@@ -111,10 +111,43 @@ def test_sql_bins_equal_python(db_engine: Engine, stored: dict[str, list[float]]
     assert mismatches == []
 
 
+@pytest.mark.parametrize("minutes", [5, 15, 60])
+def test_segment_keys_equal_python(db_engine: Engine, stored: dict[str, list[float]], minutes: int) -> None:
+    """`interval_key` (date_bin / integer bins per fixed-offset segment) over a range
+    holding many offset changes equals the rule."""
+    dialect = db_engine.dialect.name
+    mismatches = []
+    with db_engine.connect() as conn:
+        for tz in ZONES:
+            lo, hi = min(stored[tz]), max(stored[tz]) + 1
+            key = interval_key(Passage.passage_ts, dialect, tz, minutes, lo, hi)
+            assert key is not None
+            inner = select(Passage.track_id, key.label("k")).where(Passage.camera == tz).subquery()
+            rows = conn.execute(select(inner.c.track_id, key_epoch_s(inner.c.k, dialect))).all()
+            assert len(rows) == len(stored[tz])
+            for track_id, start in rows:
+                want = interval_start(stored[tz][track_id], tz, minutes)
+                if float(start) != want:
+                    mismatches.append((tz, stored[tz][track_id], float(start), want))
+    assert mismatches == []
+
+
+@pytest.mark.parametrize(
+    ("tz", "lo", "hi", "n"),
+    [("Europe/Berlin", 1.77e9, 1.77e9 + 30 * 86400, 1), ("Europe/Berlin", 1.7e9, 1.7e9 + 366 * 86400, 3), ("UTC", 0, 2e9, 1)],
+)
+def test_offset_segments(tz: str, lo: float, hi: float, n: int) -> None:
+    segs = offset_segments(lo, hi, tz)
+    assert len(segs) == n and segs[0][0] == lo
+    for start, off in segs:
+        assert lo <= start < hi
+        assert datetime.fromtimestamp(start, tz=UTC).astimezone(ZoneInfo(tz)).utcoffset().total_seconds() == off  # type: ignore[union-attr]
+
+
 def test_movement_counts_follow_the_rule(db_engine: Engine, stored: dict[str, list[float]]) -> None:
     with db_engine.connect() as conn:
         for tz in ("Europe/Berlin", "Asia/Kathmandu", "Australia/Lord_Howe"):
-            rows = queries.movement_counts(conn, tz, 1.5e9, 2.0e9, tz=tz, minutes=15)
+            rows = queries.movement_counts(conn, tz, 1.5e9, 2.0e9, tz=tz, minutes=15, source="passages")
             got = {r.interval_start_ts: r.count for r in rows}
             starts, counts = np.unique([interval_start(t, tz, 15) for t in stored[tz]], return_counts=True)
             assert got == {float(s): int(c) for s, c in zip(starts, counts, strict=True)}

@@ -13,6 +13,8 @@ Tables:
   until the camera's next row (or until now). Unique (camera, ts).
 - `plate_reads`: fused plate reads per track (audit); `uuid` unique.
 - `cameras`: the cameras that reported anything, with their live-view URL.
+- `passage_counts`: passages per camera, 15-minute UTC bucket, legs, movement and
+  class (a rollup for long count tables; revision 0002).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Text,
     UniqueConstraint,
     Uuid,
     text,
@@ -208,4 +211,16 @@ class CameraRow(Base):
     created_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
-TABLES = ("vehicle_passages", "queue_samples", "camera_status", "plate_reads", "cameras")
+class PassageCountRow(Base):
+    """Passage counts of one camera in one 15-minute bucket of UTC time (a rollup kept
+    in the transaction that inserts the passages; `trafficprn.store.rollup`).
+    `counts` is a JSON array of [entry_leg, exit_leg, movement, vehicle_class, n]."""
+
+    __tablename__ = "passage_counts"
+
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    counts: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+TABLES = ("vehicle_passages", "queue_samples", "camera_status", "plate_reads", "cameras", "passage_counts")

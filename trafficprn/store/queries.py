@@ -22,15 +22,17 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from sqlalchemy import Connection, Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
+from trafficprn.store import rollup
 from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
+from trafficprn.store.rollup import MovementCount
 from trafficprn.store.sqlexpr import (
     bucket_start_s,
     check_minutes,
@@ -235,18 +237,6 @@ def _scalars(conn: Conn, stmt: Select[Any]) -> list[Any]:
 
 
 # ---------------------------------------------------------------- intervals and counts
-class MovementCount(NamedTuple):
-    """Vehicles of one class on one movement in one interval (a named tuple: a
-    30-day table has ~70k of them, and tuples are cheap to make)."""
-
-    interval_start_ts: float
-    entry_leg: str | None
-    exit_leg: str | None
-    movement: str | None
-    vehicle_class: str
-    count: int  # type: ignore[assignment]  # the field shadows tuple.count, by design
-
-
 def movement_counts(
     conn: Conn,
     camera: str,
@@ -256,6 +246,7 @@ def movement_counts(
     tz: str,
     minutes: int = 15,
     vehicle_class: str | Sequence[str] | None = None,
+    source: Literal["auto", "passages"] = "auto",
 ) -> list[MovementCount]:
     """Counts per (interval, entry leg, exit leg, movement, class), binned by passage
     time on the site's local clock (`timebins.interval_start`), ordered by interval.
@@ -264,14 +255,23 @@ def movement_counts(
 
     The range is split at the zone's offset changes, so each row is binned by a
     fixed-width `date_bin` (Postgres) or integer arithmetic (SQLite) instead of a
-    time-zone lookup per row (`sqlexpr.interval_key`)."""
+    time-zone lookup per row (`sqlexpr.interval_key`). With `source="auto"` 15-, 30- and
+    60-minute counts over whole 15-minute UTC buckets come from the `passage_counts`
+    rollup (`trafficprn.store.rollup`), the same numbers; "passages" always counts rows."""
     _check_range(from_ts, to_ts)
     check_minutes(minutes)
     check_tz(tz)
+    if source not in ("auto", "passages"):
+        raise InputError(f"source must be 'auto' or 'passages', got {source!r}")
+    classes = _values(vehicle_class)
+    if source == "auto":
+        raw = conn.connection() if isinstance(conn, Session) else conn
+        fast = rollup.read_counts(raw, camera, from_ts, to_ts, tz=tz, minutes=minutes, classes=classes)
+        if fast is not None:
+            return fast
     dialect = _dialect(conn)
     key = interval_key(Passage.passage_ts, dialect, tz, minutes, from_ts, to_ts)
     conds = [Passage.camera == camera, Passage.passage_ts >= utc(from_ts), Passage.passage_ts < utc(to_ts)]
-    classes = _values(vehicle_class)
     if classes is not None:
         conds.append(Passage.vehicle_class.in_(classes))
     legs = (Passage.entry_leg, Passage.exit_leg, Passage.movement, Passage.vehicle_class)
@@ -287,7 +287,9 @@ def movement_counts(
     if dialect == "postgresql":
         # Long ranges hash ~100k groups: keep the aggregate in memory (this transaction only).
         conn.execute(text("SET LOCAL work_mem = '64MB'"))
-    return list(map(MovementCount._make, conn.execute(stmt)))
+    result = conn.execute(stmt)
+    with rollup.gc_paused():
+        return list(map(MovementCount._make, result))
 
 
 def interval_starts(from_ts: float, to_ts: float, tz: str, minutes: int = 15) -> list[float]:

@@ -22,6 +22,7 @@ from sqlalchemy.sql.dml import Insert
 
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, PlateRead, QueueSample, VehiclePassage
+from trafficprn.store import rollup
 from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
 
 MOVEMENTS = frozenset({"L", "T", "R", "U"})
@@ -120,9 +121,12 @@ def _copy_value(value: Any) -> Any:
     return json.dumps(value) if isinstance(value, dict) else value
 
 
-def _copy_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+def _copy_insert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str] = ()
+) -> list[Any]:
     """COPY rows into a per-session staging table, then INSERT ... SELECT ... ON CONFLICT
-    DO NOTHING, all inside the caller's transaction (about 10x executemany)."""
+    DO NOTHING, all inside the caller's transaction (about 10x executemany). Returns
+    the `returning` columns of the rows actually inserted."""
     import psycopg
 
     columns = list(rows[0])
@@ -140,12 +144,34 @@ def _copy_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]])
                 copy.write_row([_copy_value(row[c]) for c in columns])
     except psycopg.Error as exc:  # raise it as SQLAlchemy would (OperationalError, DataError, ...)
         raise DBAPIError.instance(statement, None, exc, psycopg.Error) from None
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING")
+    insert = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ON CONFLICT DO NOTHING"
+    if not returning:
+        conn.exec_driver_sql(insert)
+        return []
+    return list(conn.exec_driver_sql(f"{insert} RETURNING {', '.join(returning)}").all())
+
+
+COUNTED = ("camera", "passage_ts", "entry_leg", "exit_leg", "movement", "vehicle_class")
+
+
+def _insert_passage_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert passages, skipping known uuids, and add the ones inserted to the
+    `passage_counts` rollup in the same transaction. Returns rows offered."""
+    if not rows:
+        return 0
+    table: Table = Passage.__table__  # type: ignore[assignment]
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        inserted = _copy_insert(conn, table, rows, returning=COUNTED)
+    else:
+        stmt = _insert_ignore(conn, table).returning(*[table.c[name] for name in COUNTED])
+        inserted = list(conn.execute(stmt, list(rows)).all())
+    rollup.add_counts(conn, rollup.count_rows(inserted))
+    return len(rows)
 
 
 def insert_passages(conn: Connection, passages: Iterable[VehiclePassage]) -> int:
     """Insert passages in one batch, skipping known uuids. Returns rows offered."""
-    return _insert_rows(conn, Passage.__table__, [passage_row(p) for p in passages])  # type: ignore[arg-type]
+    return _insert_passage_rows(conn, [passage_row(p) for p in passages])
 
 
 def insert_queue_samples(conn: Connection, samples: Iterable[QueueSample]) -> int:
@@ -206,7 +232,7 @@ def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
         raise InputError(f"cannot store events of type {sorted(set(unknown))}")
     ensure_cameras(conn, [e.camera for e in events])
     return WriteCounts(
-        passages=_insert_rows(conn, Passage.__table__, passages),  # type: ignore[arg-type]
+        passages=_insert_passage_rows(conn, passages),
         queue_samples=_insert_rows(conn, QueueSampleRow.__table__, queues),  # type: ignore[arg-type]
         plate_reads=_insert_rows(conn, PlateReadRow.__table__, reads),  # type: ignore[arg-type]
         camera_status=_insert_rows(conn, CameraStatusRow.__table__, statuses),  # type: ignore[arg-type]

@@ -1,6 +1,7 @@
 """Retention purge: `privacy.retention_days` of the site config.
 
-- passages and queue samples older than `passages` days are deleted; camera status
+- passages and queue samples older than `passages` days are deleted (and their
+  counts in the `passage_counts` rollup); camera status
   changes too, except each camera's last change before the cut (it says what state the
   camera was in when the kept history starts);
 - plates have their own, shorter retention: after `plates` days the plate text, hash
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from trafficprn.config import RetentionDays
+from trafficprn.store import rollup
 from trafficprn.store.models import CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
 
@@ -39,6 +41,7 @@ def purge(conn: Connection, retention: RetentionDays, *, now_ts: float | None = 
     cut = utc(now - retention.passages * DAY_S)
     plate_cut = utc(now - retention.plates * DAY_S)
     passages = conn.execute(delete(Passage).where(Passage.passage_ts < cut)).rowcount
+    rollup.purge_before(conn, cut)
     queues = conn.execute(delete(QueueSampleRow).where(QueueSampleRow.ts < cut)).rowcount
     statuses = 0
     last_before = (

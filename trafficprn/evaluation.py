@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from trafficprn.errors import InputError
+from trafficprn.errors import DependencyError, InputError
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
 from trafficprn.types import Detections, Detector, VehicleClass
 
@@ -331,7 +331,10 @@ def score_scene(
 
     site = load_site(scene.site_path)
     gt_rows, tr_rows = _track_rows(run, scene, min_box_px, min_visibility)
-    mot = score_tracks(gt_rows, tr_rows) if len(gt_rows) else None
+    try:
+        mot = score_tracks(gt_rows, tr_rows) if len(gt_rows) else None
+    except DependencyError:  # py-motmetrics is a dev extra; the demo runs without it
+        mot = None
     mapping = track_to_truth(scene, run)
     return {
         "scene": {"path": str(scene.root), **{k: scene.info.get(k) for k in ("scenario", "seed", "camera", "seconds")}},

@@ -20,6 +20,7 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from scipy.optimize import linear_sum_assignment
 
 from trafficprn.config import load_site
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
-from trafficprn.pipeline import Pipeline
+from trafficprn.pipeline import Pipeline, PipelineParams
 from trafficprn.timebins import interval_label, interval_start
 from trafficprn.track.motscore import score_tracks
 from trafficprn.track.sort import iou_matrix
@@ -95,6 +96,8 @@ def main() -> int:
     ap.add_argument("--fp", type=float, default=0.05, help="false positives per true box")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--minutes", type=int, default=5, help="count interval for the TMC comparison")
+    ap.add_argument("--min-hits", type=int, default=None, help="override the pipeline's SORT min_hits")
+    ap.add_argument("--max-age-s", type=float, default=None, help="override the pipeline's SORT max age, seconds")
     ap.add_argument("--detector", default=None, help="instead of true boxes: run this model ('bundled' or an "
                     ".onnx) on the scene's video.mp4, end to end (decode + detect + track + analytics)")
     args = ap.parse_args()
@@ -120,7 +123,12 @@ def main() -> int:
 
         detector = load_detector(args.detector, confidence=cam.detector.confidence, nms_iou=cam.detector.nms_iou)
         capture = cv2.VideoCapture(str(args.scene / "video.mp4"))
-    pipe = Pipeline(site, cam, detector, sinks=[sink])
+    params = PipelineParams()
+    if args.min_hits is not None:
+        params = replace(params, min_hits=args.min_hits)
+    if args.max_age_s is not None:
+        params = replace(params, max_age_s=args.max_age_s)
+    pipe = Pipeline(site, cam, detector, sinks=[sink], params=params)
     votes: dict[int, Counter[int]] = defaultdict(Counter)
     gt_rows, trk_rows = [], []
     t0 = time.perf_counter()
@@ -165,7 +173,7 @@ def main() -> int:
     movement_of = {(v["entry_leg"], v["exit_leg"]): v["movement"] for v in truth_vehicles}
     movement_of.update({(p.entry_leg, p.exit_leg): p.movement for p in passages if p.entry_leg})
     legs = sorted({c[1] for c in true_counts} | {c[2] for c in true_counts})
-    starts = sorted({interval_start(t, tz, minutes) for t in np.arange(t_first, t_last + 1, 60.0)})
+    starts = sorted({interval_start(t, tz, minutes) for t in np.arange(t_first, t_last, 60.0)})
     cells = [(s, a, b) for s in starts for a in legs for b in legs]
     exact = [true_counts[c] == our_counts[c] for c in cells]
     active = [c for c in cells if true_counts[c] or our_counts[c]]

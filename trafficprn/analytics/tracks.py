@@ -44,6 +44,7 @@ class AnalyticsParams:
     hold_s: float = 1.0  # a queued vehicle unseen this long still counts (brief occlusion)
     infer_entry_m: float = 25.0  # a track first seen past the entry zones (0: never infer its entry leg)
     infer_after_s: float = 5.0  # ... unless it was there when the stream started
+    infer_exit_m: float = 20.0  # a fragment lost this near an exit zone, heading out through it (0: never)
     history: int = 64  # positions kept per track
     anchor: str = "down"  # "down": calibrated ground anchor (see analytics.anchor); "bottom": box bottom-centre
     max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)
@@ -77,6 +78,9 @@ class TrackState:
     first_velocity_mps: FloatArray | None = None
     merged_ids: list[int] = field(default_factory=list)
     entry_inferred: bool = False
+    exit_inferred: bool = False
+    first_anchor_px: FloatArray | None = None
+    last_anchor_px: FloatArray | None = None
     continuation: bool = False  # started where a counted vehicle's track was just lost
 
     def absorb(self, frag: TrackState) -> None:
@@ -124,8 +128,8 @@ class TrafficAnalytics:
         self.counted: list[TrackState] = []
         self.start_ts: float | None = None  # first frame seen  # recently counted tracks, for spotting their continuations
         self.next_queue_ts: float | None = None
-        self.stats = {"passages": 0, "fragments_joined": 0, "entry_inferred": 0, "dropped_incomplete": 0,
-                      "dropped_short": 0}
+        self.stats = {"passages": 0, "fragments_joined": 0, "entry_inferred": 0, "exit_inferred": 0,
+                      "dropped_incomplete": 0, "dropped_short": 0}
 
     # ------------------------------------------------------------------ per frame
     def update(self, ts: float, tracks: Detections, live_ids: IntArray) -> list[Event]:
@@ -138,7 +142,11 @@ class TrafficAnalytics:
         live = set(live_ids.tolist())
         for tid in [t for t in self.states if t not in live]:
             events.extend(self._end(self.states.pop(tid)))
-        self.fragments = [f for f in self.fragments if ts - f.last_ts <= self.params.stitch_s]
+        expired = [f for f in self.fragments if ts - f.last_ts > self.params.stitch_s]
+        if expired:
+            self.fragments = [f for f in self.fragments if ts - f.last_ts <= self.params.stitch_s]
+            for frag in expired:
+                events.extend(self._expire(frag))
         self.counted = [c for c in self.counted if ts - c.last_ts <= self.params.stitch_s]
         if self.lanes:
             events.extend(self._sample_queues(ts))
@@ -149,6 +157,8 @@ class TrafficAnalytics:
         events: list[Event] = []
         for tid in list(self.states):
             events.extend(self._end(self.states.pop(tid), allow_fragment=False))
+        for frag in self.fragments:
+            events.extend(self._expire(frag))
         self.fragments.clear()
         return events
 
@@ -169,14 +179,23 @@ class TrafficAnalytics:
         for i, tid in enumerate(tracks.track_id.tolist()):
             st = self.states.get(tid)
             if st is None:
-                st = self.states[tid] = TrackState(tid, ts, ts, next_speed_ts=ts)
+                st = self.states[tid] = TrackState(tid, ts, ts, next_speed_ts=ts, first_anchor_px=anchor_px[i])
                 if np.isfinite(ground_m[i]).all():
                     self._join_fragment(st, ground_m[i], ts)
             st.last_ts = ts
             st.observations += 1
             st.votes.add(int(tracks.class_id[i]), float(tracks.confidence[i]))
             st.lane = int(lane[i])
-            self._zones(st, int(entry[i]), int(exit_[i]), ts)
+            a = anchor_px[i]
+            crossed = -1
+            if exit_[i] < 0 and st.last_anchor_px is not None and st.entry >= 0:
+                jump = a - st.last_anchor_px
+                if jump[0] * jump[0] + jump[1] * jump[1] > 64.0:  # moved > 8 px since its last sighting
+                    crossed = self.zones.exit_along(st.last_anchor_px, a)
+            self._zones(st, int(entry[i]), int(exit_[i]) if exit_[i] >= 0 else crossed, ts)
+            if st.first_anchor_px is None:
+                st.first_anchor_px = a
+            st.last_anchor_px = a
             if usable[i]:
                 xy = ground_m[i]
                 st.ground_m = xy
@@ -248,8 +267,7 @@ class TrafficAnalytics:
                 best, best_d = frag, d
         if best is not None:
             self.fragments.remove(best)
-            st.absorb(best)
-            self.stats["fragments_joined"] += 1
+            self._absorb(st, best)
             return
         st.continuation = any(np.isfinite(self._fragment_distance(c, ground_m, ts)) for c in self.counted)
 
@@ -279,9 +297,15 @@ class TrafficAnalytics:
                 best, best_d = st, d
         if best is None:
             return False
-        best.absorb(frag)
-        self.stats["fragments_joined"] += 1
+        self._absorb(best, frag)
         return True
+
+    def _absorb(self, st: TrackState, frag: TrackState) -> None:
+        """st takes over frag; an exit zone crossed unseen between them counts."""
+        st.absorb(frag)
+        self.stats["fragments_joined"] += 1
+        if st.exit < 0 and frag.last_anchor_px is not None and st.first_anchor_px is not None:
+            st.exit = self.zones.exit_along(frag.last_anchor_px, st.first_anchor_px)
 
     # ------------------------------------------------------------------ ends
     def _end(self, st: TrackState, allow_fragment: bool = True) -> list[Event]:
@@ -291,6 +315,8 @@ class TrafficAnalytics:
             return []
         if st.entry < 0 and st.exit >= 0 and not st.continuation:
             self._infer_entry(st)
+        if st.entry >= 0 and st.exit < 0 and not allow_fragment:
+            self._infer_exit(st)
         if st.entry < 0 or st.exit < 0:
             self.stats["dropped_incomplete"] += 1
             return []
@@ -310,6 +336,26 @@ class TrafficAnalytics:
                 first = np.array(st.xy_m[0])
                 if np.isfinite(self._fragment_distance(done, first, st.ts[0])):
                     st.continuation = True
+
+    def _expire(self, frag: TrackState) -> list[Event]:
+        """A fragment no track took over: count it if it was heading out through an exit zone."""
+        return self._end(frag, allow_fragment=False)
+
+    def _infer_exit(self, st: TrackState) -> None:
+        """A vehicle lost while crossing its exit zone (fast and small, say a motorcycle whose
+        new track was still unconfirmed there): the exit leg from its last position and heading."""
+        if self.params.infer_exit_m <= 0 or st.ground_m is None:
+            return
+        velocity = st.velocity_mps
+        if velocity is None and len(st.ts) >= 2:
+            velocity = fit_velocity_mps(np.array(st.ts), np.array(st.xy_m))
+        if velocity is None:
+            return
+        leg = self.zones.exit_ahead(st.ground_m, velocity, self.params.infer_exit_m)
+        if leg >= 0 and (leg != st.entry or st.passage_ts is not None):
+            st.exit = leg
+            st.exit_inferred = True
+            self.stats["exit_inferred"] += 1
 
     def _infer_entry(self, st: TrackState) -> None:
         """A vehicle hidden while in its entry zone (occluded in a queue, behind a bus) has a
@@ -333,6 +379,8 @@ class TrafficAnalytics:
         extras: dict[str, Any] = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
         if st.entry_inferred:
             extras["entry_inferred"] = True
+        if st.exit_inferred:
+            extras["exit_inferred"] = True
         return VehiclePassage(
             camera=self.camera.name,
             track_id=st.track_id,

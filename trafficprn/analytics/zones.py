@@ -109,6 +109,7 @@ class Zones:
 
     def _leg_geometry(self, ground: GroundMapper) -> list[LegGeometry]:
         self.entry_centre_m: FloatArray = np.zeros((0, 2))
+        self.exit_centre_m: FloatArray = np.zeros((0, 2))
         if not self.names:
             return []
         try:
@@ -119,6 +120,7 @@ class Zones:
         # a leg's axis runs from the junction centre to the middle of its two zones, which
         # lies on the road's centre line whatever the lane offsets
         self.entry_centre_m = np.asarray(entry_g, dtype=np.float64)
+        self.exit_centre_m = np.asarray(exit_g, dtype=np.float64)
         leg_mid = (entry_g + exit_g) / 2.0
         centre = leg_mid.mean(axis=0)
         out = []
@@ -139,6 +141,19 @@ class Zones:
         """(N,) leg index of the exit zone holding each anchor (N, 2) in image px, or -1."""
         return self._exit_map.lookup(anchor_px)
 
+    def exit_along(self, a_px: FloatArray, b_px: FloatArray, step_px: float = 4.0) -> int:
+        """The last exit zone (leg index) that the image segment a -> b passes through, or -1:
+        a vehicle that moved too fast to be seen inside a zone (or while its new track was
+        unconfirmed) still crossed it."""
+        length = float(np.hypot(*(b_px - a_px)))
+        if not np.isfinite(length):
+            return -1
+        n = int(min(max(2, length / step_px), 256))
+        pts = a_px + np.linspace(0.0, 1.0, n)[:, None] * (b_px - a_px)
+        hits = self._exit_map.lookup(pts)
+        hit = hits[hits >= 0]
+        return int(hit[-1]) if len(hit) else -1
+
     def entry_behind(self, first_m: FloatArray, velocity_mps: FloatArray, max_m: float) -> int:
         """The leg a vehicle most likely came from when its track started past the entry
         zones (it was hidden there): the nearest entry zone (ground centre) within max_m
@@ -154,6 +169,21 @@ class Zones:
             ahead = (back @ heading) / dist
         inbound = np.array([leg.inbound @ heading for leg in self.legs])
         ok = (dist <= max_m) & (ahead > 0.5) & (inbound > 0.0)
+        if not ok.any():
+            return -1
+        return int(np.argmin(np.where(ok, dist, np.inf)))
+
+    def exit_ahead(self, last_m: FloatArray, velocity_mps: FloatArray, max_m: float) -> int:
+        """The leg a vehicle most likely left by when its track ended before an exit zone
+        saw it (lost while crossing it): the nearest exit zone (ground centre) within max_m
+        whose outbound direction the vehicle's last velocity follows. -1 when none fits."""
+        speed = float(np.hypot(*velocity_mps))
+        if not len(self.names) or speed < 1.0 or not np.isfinite(last_m).all():
+            return -1
+        heading = velocity_mps / speed
+        dist = np.hypot(*(self.exit_centre_m - last_m).T)
+        outbound = np.array([leg.outbound @ heading for leg in self.legs])
+        ok = (dist <= max_m) & (outbound > 0.8)
         if not ok.any():
             return -1
         return int(np.argmin(np.where(ok, dist, np.inf)))

@@ -53,12 +53,17 @@ def run_train(args: argparse.Namespace) -> int:
     from dataclasses import fields
     from pathlib import Path
 
+    from trafficprn.errors import ConfigError, DependencyError
+
+    try:
+        import torch  # noqa: F401
+    except ModuleNotFoundError:
+        raise DependencyError("training needs PyTorch: pip install 'trafficprn[train]'") from None
     from trafficprn.detect.train.augment import AugmentConfig
     from trafficprn.detect.train.checkpoint import load_checkpoint
     from trafficprn.detect.train.loss import LossConfig
     from trafficprn.detect.train.release import export_checkpoint
     from trafficprn.detect.train.trainer import TrainConfig, train
-    from trafficprn.errors import ConfigError
 
     if args.resume:
         saved = load_checkpoint(Path(args.out) / "last.pt")["config"]

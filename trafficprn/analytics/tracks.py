@@ -80,6 +80,7 @@ class TrackState:
     entry_inferred: bool = False
     exit_inferred: bool = False
     first_anchor_px: FloatArray | None = None
+    min_centre_m: float = np.inf  # closest it came to the junction centre
     last_anchor_px: FloatArray | None = None
     continuation: bool = False  # started where a counted vehicle's track was just lost
 
@@ -93,6 +94,7 @@ class TrackState:
                 self.entry = frag.entry
             self.last_in_entry_ts = self.last_in_entry_ts or frag.last_in_entry_ts
         self.votes.merge(frag.votes)
+        self.min_centre_m = min(self.min_centre_m, frag.min_centre_m)
         self.speeds_kmh = frag.speeds_kmh + self.speeds_kmh
         self.observations += frag.observations
         self.merged_ids = [*frag.merged_ids, frag.track_id, *self.merged_ids]
@@ -199,6 +201,7 @@ class TrafficAnalytics:
             if usable[i]:
                 xy = ground_m[i]
                 st.ground_m = xy
+                st.min_centre_m = min(st.min_centre_m, float(np.hypot(*(xy - self.zones.centre_m))))
                 if st.first_ground_m is None:
                     st.first_ground_m = xy
                 st.ts.append(ts)
@@ -318,6 +321,11 @@ class TrafficAnalytics:
         if st.entry >= 0 and st.exit < 0 and not allow_fragment:
             self._infer_exit(st)
         if st.entry < 0 or st.exit < 0:
+            self.stats["dropped_incomplete"] += 1
+            return []
+        if st.entry == st.exit and st.min_centre_m > self.zones.u_turn_reach_m:
+            # in and out of one leg without turning round in the junction: an identity
+            # switch between neighbouring inbound and outbound vehicles, not a U-turn
             self.stats["dropped_incomplete"] += 1
             return []
         if st.last_ts - st.first_ts < self.params.min_track_s:

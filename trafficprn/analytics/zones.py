@@ -110,6 +110,8 @@ class Zones:
     def _leg_geometry(self, ground: GroundMapper) -> list[LegGeometry]:
         self.entry_centre_m: FloatArray = np.zeros((0, 2))
         self.exit_centre_m: FloatArray = np.zeros((0, 2))
+        self.centre_m: FloatArray = np.zeros(2)
+        self.u_turn_reach_m = 0.0
         if not self.names:
             return []
         try:
@@ -123,6 +125,9 @@ class Zones:
         self.exit_centre_m = np.asarray(exit_g, dtype=np.float64)
         leg_mid = (entry_g + exit_g) / 2.0
         centre = leg_mid.mean(axis=0)
+        self.centre_m = centre
+        # how close to the centre a U-turn must come: well inside the ring of entry zones
+        self.u_turn_reach_m = 0.85 * float(np.hypot(*(self.entry_centre_m - centre).T).min())
         out = []
         for i, name in enumerate(self.names):
             outward = leg_mid[i] - centre

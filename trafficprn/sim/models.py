@@ -199,6 +199,8 @@ def build_mesh(v: Vehicle, rng: np.random.Generator) -> Mesh:
         for x in (x1 - r, x0 + r):
             b.box(x - r, x + r, -tw, tw, 0.0, 2 * r, TYRE)
         frame = b.box(x0 + r, x1 - r, -0.05 if bike else -0.17, 0.05 if bike else 0.17, 0.35, 0.8, TRIM if bike else BODY)
+        if not bike:  # tank and fairing in front of the rider: the bike's big painted part
+            b.frustum((0.05, x1 - 0.12, -0.24, 0.24), (0.1, x1 - 0.3, -0.2, 0.2), 0.55, 1.0, BODY)
         if not bike:
             b.decal(frame["back"], 0.2, 0.8, 0.1, 0.4, TAILLIGHT)
             _plates(b, None, frame["back"], 0.34, 0.45, 0.4, 0.35, plate_w=0.2, plate_h=0.14)

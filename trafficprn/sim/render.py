@@ -3,6 +3,8 @@
 Faces are subdivided before projection so that fisheye curvature shows, culled by their
 normals, ordered by depth (painter's algorithm) and filled with cv2.fillPoly. A 16-bit id
 buffer gives each vehicle's visible pixel share; plates are textures warped onto their quads.
+A vehicle's labelled colour is what it shows: the body, a truck's cargo box too, and for
+two-wheelers the tank/fairing and the rider's jacket.
 """
 
 from __future__ import annotations
@@ -88,6 +90,12 @@ class Renderer:
             body = np.array(M.PALETTE_BGR[v.colour], np.float64) * rng.uniform(0.92, 1.06)
             cargo = np.array(CARGO_BGR[int(rng.integers(len(CARGO_BGR)))], np.float64)
             clothes = np.array(CLOTHES_BGR[int(rng.integers(len(CLOTHES_BGR)))], np.float64)
+            # ground truth must match what is shown: a truck's cargo box is painted in its
+            # labelled colour, and a two-wheeler's rider wears it (the bike is too thin to show it)
+            if v.cls == "truck":
+                cargo = body
+            elif v.cls in ("motorcycle", "bicycle"):
+                clothes = body
             cols = np.zeros((len(mesh.material), 3))
             for k, mat in enumerate(mesh.material):
                 cols[k] = (body if mat == M.BODY else cargo if mat == M.CARGO else clothes if mat == M.CLOTHES

@@ -159,8 +159,8 @@ class TrafficAnalytics:
         events: list[Event] = []
         for tid in list(self.states):
             events.extend(self._end(self.states.pop(tid), allow_fragment=False))
-        for frag in self.fragments:
-            events.extend(self._expire(frag))
+        for frag in self.fragments:  # still waiting: not seen leaving, so not counted
+            events.extend(self._end(frag, allow_fragment=False))
         self.fragments.clear()
         return events
 
@@ -311,14 +311,14 @@ class TrafficAnalytics:
             st.exit = self.zones.exit_along(frag.last_anchor_px, st.first_anchor_px)
 
     # ------------------------------------------------------------------ ends
-    def _end(self, st: TrackState, allow_fragment: bool = True) -> list[Event]:
+    def _end(self, st: TrackState, allow_fragment: bool = True, infer_exit: bool = False) -> list[Event]:
         if st.entry >= 0 and st.exit < 0 and allow_fragment:
             if not self._adopt_by_live_track(st):
                 self.fragments.append(st)
             return []
         if st.entry < 0 and st.exit >= 0 and not st.continuation:
             self._infer_entry(st)
-        if st.entry >= 0 and st.exit < 0 and not allow_fragment:
+        if st.entry >= 0 and st.exit < 0 and infer_exit:
             self._infer_exit(st)
         if st.entry < 0 or st.exit < 0:
             self.stats["dropped_incomplete"] += 1
@@ -347,7 +347,7 @@ class TrafficAnalytics:
 
     def _expire(self, frag: TrackState) -> list[Event]:
         """A fragment no track took over: count it if it was heading out through an exit zone."""
-        return self._end(frag, allow_fragment=False)
+        return self._end(frag, allow_fragment=False, infer_exit=True)
 
     def _infer_exit(self, st: TrackState) -> None:
         """A vehicle lost while crossing its exit zone (fast and small, say a motorcycle whose

@@ -39,6 +39,9 @@ L_WEIGHT = 0.45  # lightness counts about half as much as hue/chroma
 ROAD_V = 88.0  # sRGB value of lit asphalt the palette is meant for: the exposure reference
 GAIN_LIMITS = (0.7, 1.5)
 ACHROMATIC_CHROMA = 10.0
+DARK_L = 30.0  # CIELAB lightness at or below which achromatic pixels may be glass, tyres or shadow
+PAINT_CHROMA = 8.0  # clusters this colourful group by hue
+HUE_TOLERANCE_DEG = 20.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,16 @@ def _kmeans(points: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np
             if len(members):
                 centres[j] = np.median(members, axis=0)
     return centres, labels
+
+
+def _centrality(shape: tuple[int, ...]) -> np.ndarray:
+    """(H, W) weights: 1 in the middle of the crop falling to 0.25 at its corners. The
+    vehicle fills the middle of its box; road marks, kerbs and neighbours its edges."""
+    h, w = shape[:2]
+    y = (np.arange(h) + 0.5) / h * 2 - 1
+    x = (np.arange(w) + 0.5) / w * 2 - 1
+    r2 = (x[None, :] ** 2 + y[:, None] ** 2) / 2
+    return np.asarray(1.0 - 0.75 * r2)
 
 
 class ColourClassifier:
@@ -119,44 +132,73 @@ class ColourClassifier:
         small = cv2.resize(crop_bgr, (self.work_width_px, max(8, int(round(h * scale)))), interpolation=cv2.INTER_AREA)
         rgb = self._correct_light(small[:, :, ::-1].astype(np.float64))
         lab = _srgb_to_lab(rgb.reshape(-1, 3)).reshape(small.shape)
-        body = lab[self._body_mask(lab)]
-        centres, labels = _kmeans(body, 3)
-        sizes = np.bincount(labels, minlength=3).astype(np.float64)
-        for a in range(3):  # one colour split over two clusters counts as one
-            for b in range(a + 1, 3):
-                if sizes[a] and sizes[b] and np.linalg.norm(centres[a] - centres[b]) < 6:
-                    labels[labels == b] = a
-                    sizes[a], sizes[b] = sizes[a] + sizes[b], 0
+        mask = self._body_mask(lab)
+        body = lab[mask]
+        centrality = _centrality(lab.shape)[mask]
+        centres, labels = _kmeans(body, 4)
+        sizes = np.bincount(labels, weights=centrality, minlength=4)
+        group = self._paint_groups(centres, sizes)
         chroma = np.hypot(centres[:, 1], centres[:, 2])
         weight = sizes.copy()
-        weight[(centres[:, 0] < 30) & (chroma < 12)] *= 0.6  # glass, tyres, shadow
+        weight[(centres[:, 0] <= DARK_L) & (chroma < 12)] *= 0.6  # glass, tyres, shadow
         weight[chroma > 20] *= 1.3  # paint is often the most saturated thing in the box
-        pick = int(np.argmax(weight))
-        share = sizes[pick] / sizes.sum()
-        paint = self._paint(body, labels == pick, centres[pick])
+        group_weight = np.bincount(group, weights=weight, minlength=4)
+        pick = int(np.argmax(group_weight))
+        member = group[labels] == pick
+        share = float(centrality[member].sum() / centrality.sum())
+        paint = self._paint(body, member)
         name, margin = self._nearest(paint)
         confidence = float(np.clip((0.4 + 0.6 * share) * (0.3 + 0.7 * margin), 0.0, 1.0))
         return ColourResult(name, confidence)
 
     # ------------------------------------------------------------ internals
-    def _paint(self, body: np.ndarray, member: np.ndarray, centre: np.ndarray) -> np.ndarray:
-        """The paint's CIELAB from the chosen cluster. Shading only darkens paint, so its
-        lightness is read on the lit part: an upper percentile, over the cluster, or for
-        grey-ish paint over all light grey-ish body pixels (faces of one paint turned to
-        and away from the sun)."""
-        paint = centre.copy()
-        body_chroma = np.hypot(body[:, 1], body[:, 2])
-        if np.hypot(centre[1], centre[2]) < ACHROMATIC_CHROMA and centre[0] > 25:
+    @staticmethod
+    def _paint_groups(centres: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+        """(K,) group id per cluster: clusters of one paint seen on faces in sun and in
+        shade are one group. Shading scales lightness and chroma alike and keeps the hue, so
+        coloured clusters of a similar hue angle group; so do light achromatic ones (grey
+        faces of white, silver or grey paint), and so do dark achromatic ones (black paint,
+        or glass, tyres and shadow, which count less when groups are weighed)."""
+        k = len(centres)
+        chroma = np.hypot(centres[:, 1], centres[:, 2])
+        hue = np.arctan2(centres[:, 2], centres[:, 1])
+        group = np.arange(k)
+        for a in range(k):
+            for b in range(a + 1, k):
+                if not (sizes[a] and sizes[b]):
+                    continue
+                if min(chroma[a], chroma[b]) >= PAINT_CHROMA:
+                    dh = abs((hue[a] - hue[b] + np.pi) % (2 * np.pi) - np.pi)
+                    same = dh < np.deg2rad(HUE_TOLERANCE_DEG)
+                else:  # light greys group; dark ones (black paint, or glass and tyres) stay alone
+                    same = max(chroma[a], chroma[b]) < ACHROMATIC_CHROMA and min(centres[a, 0], centres[b, 0]) > DARK_L
+                same |= bool(np.linalg.norm(centres[a] - centres[b]) < 6)  # one colour split in two
+                if same:
+                    group[group == group[b]] = group[a]
+        return group
+
+    def _paint(self, body: np.ndarray, member: np.ndarray) -> np.ndarray:
+        """The paint's CIELAB from the chosen group's pixels (M, 3). Shading only darkens
+        paint, so it is read on the lit part: lightness at an upper percentile, and for
+        coloured paint the median colour of the pixels at or above it; for grey-ish paint
+        over all light grey-ish body pixels (faces turned to and away from the sun). Dark
+        grey-ish paint (black) is the group's median: glass, lighter than it, is in its
+        group."""
+        pix = body[member]
+        centre = np.median(pix, axis=0)
+        achromatic = np.hypot(centre[1], centre[2]) < ACHROMATIC_CHROMA
+        if achromatic and centre[0] <= DARK_L:
+            return np.asarray(centre)  # black paint: its lit faces are dark too, glass lighter
+        if achromatic:
+            body_chroma = np.hypot(body[:, 1], body[:, 2])
             grey = (body_chroma < ACHROMATIC_CHROMA + 2) & (body[:, 0] > 25)
             if grey.sum() >= member.sum():
-                paint[0] = np.percentile(body[grey, 0], self.achromatic_pct)
-                paint[1:] = np.median(body[grey, 1:], axis=0)
-                return paint
-        # a lit face is lighter and more saturated in the same proportion
-        lit = float(np.percentile(body[member, 0], self.chromatic_pct))
-        paint[1:] *= float(np.clip(lit / max(centre[0], 1.0), 1.0, 1.6))
-        paint[0] = lit
-        return paint
+                pix = body[grey]
+            paint = np.median(pix, axis=0)
+            paint[0] = np.percentile(pix[:, 0], self.achromatic_pct)
+            return paint
+        lit = float(np.percentile(pix[:, 0], self.chromatic_pct))
+        return np.asarray(np.median(pix[pix[:, 0] >= lit], axis=0))
 
     @staticmethod
     def _ring_mask(shape: tuple[int, ...]) -> np.ndarray:
@@ -188,8 +230,9 @@ class ColourClassifier:
 
     def _body_mask(self, lab: np.ndarray) -> np.ndarray:
         """Geometry band minus background: pixels like the border ring's dominant colour
-        (road) or another major, coloured one (grass) are dropped, unless the middle of
-        the box has that colour too (a grey car on grey asphalt). If that leaves too little (a tight box, whose
+        (road), another major coloured one (grass), or a grey-ish one absent from the
+        middle of the box (road marks, kerbs) are dropped, unless the middle of the box
+        has that colour too (a grey car on grey asphalt). If that leaves too little (a tight box, whose
         ring is the vehicle itself), only the ring's dominant colour is dropped, and
         failing that the band alone is used."""
         h, w = lab.shape[:2]
@@ -204,13 +247,14 @@ class ColourClassifier:
         keep_main = band
         main = int(np.argmax(counts))
         for k in np.flatnonzero(counts >= 0.15 * len(ring)):
-            if k != main and np.hypot(centres[k, 1], centres[k, 2]) < 12:
-                continue  # grey-ish minor ring colours (shadow, kerb) may be the paint too
             members = ring[labels == k]
             spread = float(np.median(np.sqrt(((members - centres[k]) ** 2).sum(axis=1))))
             dist = np.sqrt(((lab - centres[k]) ** 2).sum(axis=2))
             near = dist <= max(8.0, 2.5 * spread)
-            if near[core].mean() > 0.5:
+            in_core = float(near[core].mean())
+            if k != main and np.hypot(centres[k, 1], centres[k, 2]) < 12 and in_core >= 0.05:
+                continue  # grey-ish minor ring colours (shadow, kerb) may be the paint too
+            if in_core > 0.5:
                 continue  # the middle of the box has this colour: it is the vehicle's
             keep_all &= ~near
             if k == main:

@@ -194,7 +194,7 @@ class ColourClassifier:
             grey = (body_chroma < ACHROMATIC_CHROMA + 2) & (body[:, 0] > 25)
             if grey.sum() >= member.sum():
                 pix = body[grey]
-            paint = np.median(pix, axis=0)
+            paint = np.asarray(np.median(pix, axis=0))
             paint[0] = np.percentile(pix[:, 0], self.achromatic_pct)
             return paint
         lit = float(np.percentile(pix[:, 0], self.chromatic_pct))
@@ -273,6 +273,27 @@ class ColourClassifier:
         d1 = dist[order[0]]
         d2 = next(dist[i] for i in order if self.names[i] != best)
         return best, float((d2 - d1) / (d2 + 1e-9))
+
+
+def box_purity(xyxy: np.ndarray, grid: int = 8) -> np.ndarray:
+    """(N, 4) boxes of one frame (image px) -> (N,) share of each box that no other box
+    covers (sampled on a grid x grid lattice). A crop of a box that others overlap may
+    show the other vehicle: colour crops are best taken where purity is high."""
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    n = len(boxes)
+    if n < 2:
+        return np.ones(n)
+    t = (np.arange(grid) + 0.5) / grid
+    gx = boxes[:, 0, None] + (boxes[:, 2] - boxes[:, 0])[:, None] * t[None, :]  # (N, G)
+    gy = boxes[:, 1, None] + (boxes[:, 3] - boxes[:, 1])[:, None] * t[None, :]
+    px = np.repeat(gx[:, None, :], grid, axis=1).reshape(n, -1)  # (N, G*G)
+    py = np.repeat(gy[:, :, None], grid, axis=2).reshape(n, -1)
+    inside = (
+        (px[:, :, None] >= boxes[None, None, :, 0]) & (px[:, :, None] <= boxes[None, None, :, 2])
+        & (py[:, :, None] >= boxes[None, None, :, 1]) & (py[:, :, None] <= boxes[None, None, :, 3])
+    )  # (N, G*G, N)
+    inside[np.arange(n), :, np.arange(n)] = False
+    return np.asarray(1.0 - inside.any(axis=2).mean(axis=1))
 
 
 def vote_colours(results: Iterable[ColourResult]) -> ColourResult | None:

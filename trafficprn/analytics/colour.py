@@ -170,8 +170,12 @@ class ColourClassifier:
                 if min(chroma[a], chroma[b]) >= PAINT_CHROMA:
                     dh = abs((hue[a] - hue[b] + np.pi) % (2 * np.pi) - np.pi)
                     same = dh < np.deg2rad(HUE_TOLERANCE_DEG)
-                else:  # light greys group; dark ones (black paint, or glass and tyres) stay alone
-                    same = max(chroma[a], chroma[b]) < ACHROMATIC_CHROMA and min(centres[a, 0], centres[b, 0]) > DARK_L
+                else:  # light greys group; dark ones (black paint, or glass and tyres) stay
+                    # alone, unless one is a shaded face of a light one: as neutral, and not
+                    # under half as light (sun and ambient light on one paint)
+                    lo, hi = sorted((centres[a, 0], centres[b, 0]))
+                    shaded = hi > DARK_L and lo >= 0.5 * hi and np.linalg.norm(centres[a, 1:] - centres[b, 1:]) < 4
+                    same = max(chroma[a], chroma[b]) < ACHROMATIC_CHROMA and (lo > DARK_L or shaded)
                 same |= bool(np.linalg.norm(centres[a] - centres[b]) < 6)  # one colour split in two
                 if same:
                     group[group == group[b]] = group[a]

@@ -98,6 +98,7 @@ def main() -> int:
     ap.add_argument("--minutes", type=int, default=5, help="count interval for the TMC comparison")
     ap.add_argument("--min-hits", type=int, default=None, help="override the pipeline's SORT min_hits")
     ap.add_argument("--max-age-s", type=float, default=None, help="override the pipeline's SORT max age, seconds")
+    ap.add_argument("--no-infer", action="store_true", help="never infer entry/exit legs of hidden vehicles")
     ap.add_argument("--detector", default=None, help="instead of true boxes: run this model ('bundled' or an "
                     ".onnx) on the scene's video.mp4, end to end (decode + detect + track + analytics)")
     args = ap.parse_args()
@@ -128,6 +129,8 @@ def main() -> int:
         params = replace(params, min_hits=args.min_hits)
     if args.max_age_s is not None:
         params = replace(params, max_age_s=args.max_age_s)
+    if args.no_infer:
+        params = replace(params, analytics=replace(params.analytics, infer_entry_m=0.0, infer_exit_m=0.0))
     pipe = Pipeline(site, cam, detector, sinks=[sink], params=params)
     votes: dict[int, Counter[int]] = defaultdict(Counter)
     gt_rows, trk_rows = [], []

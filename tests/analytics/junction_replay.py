@@ -14,7 +14,7 @@ from junction_factory import Vehicle, detections_at
 
 from trafficprn.config import SiteConfig
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
-from trafficprn.pipeline import Pipeline
+from trafficprn.pipeline import Pipeline, PipelineParams
 from trafficprn.types import Detections, FrameMeta, VehicleClass
 
 T0 = 1_780_000_000.0  # 2026-05-28, a Thursday
@@ -48,11 +48,12 @@ def run_vehicles(
     rng: np.random.Generator | None = None,
     noise_px: float = 0.0,
     hidden: Callable[[float], set[int]] | None = None,
+    params: PipelineParams | None = None,
 ) -> Run:
     camera = site.cameras[0]
     detector = ReplayDetector()
     sink = ListSink()
-    pipe = Pipeline(site, camera, detector, sinks=[sink])
+    pipe = Pipeline(site, camera, detector, sinks=[sink], params=params)
     image = np.zeros((4, 4, 3), np.uint8)
     t_start = min(float(v.ts[0]) for v in vehicles if len(v.ts))
     for i in range(int((t_end - t_start) * fps)):

@@ -11,6 +11,8 @@ from junction_factory import ROAD_END_M, constant_speed, make_site, route, signa
 from junction_replay import T0, run_vehicles
 
 from trafficprn.analytics.tmc import tmc_counts
+from trafficprn.analytics.tracks import AnalyticsParams
+from trafficprn.pipeline import PipelineParams
 from trafficprn.types import VehicleClass
 
 MOVES_RIGHT = {  # (entry, exit) -> movement for right-hand traffic, legs N E S W
@@ -141,7 +143,7 @@ def test_stop_and_go_at_red_with_occlusions_counts_each_vehicle_once() -> None:
 
 
 def test_vehicle_hidden_in_its_entry_zone_counts_once_with_inferred_entry() -> None:
-    """The first car is hidden (behind a bus, say) until 3 m past its stop line; the second
+    """With leg inference switched on: the first car is hidden (behind a bus, say) until 3 m past its stop line; the second
     is lost for 1.5 s in its exit zone and re-acquired: each counts exactly once."""
     fps = 15.0
     hidden_early = constant_speed(1, "E", "W", 30.0, T0 + 8.0, fps)
@@ -155,7 +157,8 @@ def test_vehicle_hidden_in_its_entry_zone_counts_once_with_inferred_entry() -> N
         return out | ({2} if in_exit <= ts < in_exit + 1.5 else set())
 
     vehicles = [warmup, hidden_early, lost_late]
-    run = run_vehicles(make_site(), vehicles, fps=fps, t_end=float(lost_late.ts[-1]) + 2, hidden=hidden)
+    params = PipelineParams(analytics=AnalyticsParams(infer_entry_m=25.0, infer_exit_m=20.0))  # opt-in
+    run = run_vehicles(make_site(), vehicles, fps=fps, t_end=float(lost_late.ts[-1]) + 2, hidden=hidden, params=params)
     got = sorted((p.entry_leg, p.exit_leg, p.movement) for p in run.passages)
     assert got == [("E", "W", "T"), ("N", "S", "T"), ("S", "N", "T")]
     inferred = [p for p in run.passages if p.extras.get("entry_inferred")]

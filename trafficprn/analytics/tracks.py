@@ -42,9 +42,11 @@ class AnalyticsParams:
     stitch_s: float = 3.0  # a fragment waits this long for the track that re-acquires it
     stitch_m: float = 4.0  # how far from the fragment's predicted position a new track may start
     hold_s: float = 1.0  # a queued vehicle unseen this long still counts (brief occlusion)
-    infer_entry_m: float = 25.0  # a track first seen past the entry zones (0: never infer its entry leg)
+    # Opt-in (0 = off): count vehicles not seen in one of their zones by inferring the leg.
+    # Off by default: on the 30-minute sim scene it added as many wrong counts as right ones.
+    infer_entry_m: float = 0.0  # e.g. 25: a track first seen past the entry zones gets the leg behind it
     infer_after_s: float = 5.0  # ... unless it was there when the stream started
-    infer_exit_m: float = 20.0  # a fragment lost this near an exit zone, heading out through it (0: never)
+    infer_exit_m: float = 0.0  # e.g. 20: a fragment lost this near an exit zone, heading out through it
     history: int = 64  # positions kept per track
     anchor: str = "down"  # "down": calibrated ground anchor (see analytics.anchor); "bottom": box bottom-centre
     max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)

@@ -2,9 +2,12 @@
 
 Only body pixels count. The body mask comes from the box geometry (a central band that
 leaves out the box margins, where road shows, and the bottom, with wheels and shadow),
-then pixels that match the road seen on the crop's border ring are dropped. The rest are
-clustered in CIELAB; the largest cluster (dark achromatic clusters, i.e. glass, tyres and
-shadow, count less) gives the paint colour. Before naming, the crop is corrected for the
+then pixels that match the road seen on the crop's border ring (or road marks absent from
+the box middle) are dropped. The rest are clustered in CIELAB (4 clusters, sizes weighted
+towards the crop's middle). Clusters of one paint on faces in sun and in shade (a similar
+hue; or neutral, the shaded one at least half as light) form a group; the heaviest group
+(dark achromatic clusters, i.e. glass, tyres and shadow, count less) is the paint, read on
+its lit part. Before naming, the crop is corrected for the
 light using the road ring (grey-world on asphalt, within limits). The name is the nearest
 palette colour in CIELAB with lightness weighted down, since shading changes lightness
 more than hue.

@@ -52,6 +52,9 @@ class PipelineParams:
     min_crop_px: float = 24.0  # smaller boxes are not cropped
     edge_margin_px: float = 2.0  # boxes touching the image border are not cropped
     plate_wait_s: float = 0.0  # at a track's end, wait this long for its plate reads in flight (offline: > 0)
+    # colour is read from crops whose box other boxes cover by at most 1 - this share (an overlapped
+    # box shows the other vehicle); a track with only overlapped crops falls back to those
+    min_colour_purity: float = 0.8
     analytics: AnalyticsParams = field(default_factory=AnalyticsParams)
 
 
@@ -69,6 +72,7 @@ class _CropState:
     best_area: float = 0.0
     crops: int = 0
     colours: list[Any] = field(default_factory=list)
+    overlapped_colours: list[Any] = field(default_factory=list)
 
 
 def class_map(class_names: list[str]) -> IntArray:
@@ -203,7 +207,7 @@ class Pipeline:
             if self.plates is not None:
                 plate = self.plates.result(tid, wait_s=self.params.plate_wait_s)
                 self.plates.forget(tid)
-            self._ended[tid] = (state.colours, plate)
+            self._ended[tid] = (state.colours or state.overlapped_colours, plate)
             while len(self._ended) > 512:
                 self._ended.popitem(last=False)
 
@@ -243,6 +247,7 @@ class Pipeline:
         )
         if tracks.track_id is None:
             return
+        purity: FloatArray | None = None
         for i in np.flatnonzero(inside):
             tid = int(tracks.track_id[i])
             st = self._crops.setdefault(tid, _CropState())
@@ -252,6 +257,11 @@ class Pipeline:
             crop = self.cropper.crop(frame_bgr, xyxy[i])
             st.last_frame, st.best_area, st.crops = frame_index, area, st.crops + 1
             if self.colour is not None:
-                st.colours.append(self.colour.classify(crop))
+                if purity is None:
+                    from trafficprn.analytics.colour import box_purity
+
+                    purity = box_purity(xyxy)
+                clean = purity[i] >= p.min_colour_purity
+                (st.colours if clean else st.overlapped_colours).append(self.colour.classify(crop))
             if self.plates is not None:
                 self.plates.offer(tid, crop, area)

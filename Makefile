@@ -20,9 +20,10 @@ demo: install
 	$(BIN)/trafficprn demo
 
 lint: install-dev
-	$(BIN)/ruff check trafficprn tests benchmarks services
+	$(BIN)/ruff check trafficprn tests benchmarks services docs examples
 	$(BIN)/mypy
 
 test: install-dev
-	$(BIN)/ruff check trafficprn tests benchmarks services
+	$(BIN)/ruff check trafficprn tests benchmarks services docs examples
+	$(BIN)/mypy
 	$(BIN)/pytest -q -p no:cacheprovider --timeout=300

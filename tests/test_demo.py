@@ -149,19 +149,3 @@ def test_demo_serves_the_dashboard_and_stops_on_ctrl_c(tmp_path: Path):
     finally:
         if proc.poll() is None:
             proc.kill()
-
-
-def test_prefetch_keeps_order_limits_and_raises():
-    from trafficprn.evaluation import prefetch
-
-    assert list(prefetch(iter(range(20)), depth=2)) == list(range(20))
-    assert list(prefetch(iter(range(20)), limit=5)) == [0, 1, 2, 3, 4]
-
-    def broken():
-        yield 1
-        raise ValueError("decode failed")
-
-    with pytest.raises(ValueError, match="decode failed"):
-        list(prefetch(broken()))
-    first = next(iter(prefetch(iter(range(1000)), depth=1)))  # abandoned early: the thread ends
-    assert first == 0

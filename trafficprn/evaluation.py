@@ -25,14 +25,11 @@ Scores:
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
-import queue
-import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,43 +119,6 @@ class RecordingDetector:
         return dets[dets.confidence >= self.confidence]
 
 
-def prefetch(frames: Iterable[Any], limit: int | None = None, depth: int = 4) -> Iterator[Any]:
-    """Iterate `frames` with decoding running ahead on a thread (bounded to `depth` items),
-    so that on a multi-core box H.264 decoding overlaps the detector. Stops after `limit`."""
-    done = object()
-    q: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def reader() -> None:
-        try:
-            for n, item in enumerate(frames, start=1):
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set() or (limit is not None and n >= limit):
-                    break
-        except BaseException as exc:  # handed to the consumer
-            q.put(exc)
-        q.put(done)
-
-    thread = threading.Thread(target=reader, name="prefetch", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
-            with contextlib.suppress(queue.Empty):
-                q.get(timeout=0.05)
-        thread.join()
-
-
 @dataclass
 class SceneRun:
     passages: list[VehiclePassage]
@@ -181,8 +141,8 @@ def run_scene(
     max_frames: int | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> SceneRun:
-    """Decode the scene's video and run `pipeline_factory(site, camera, detector, sinks)`
-    on every frame; events also go to `sinks`."""
+    """Decode the scene's video (ahead, on the source's own thread) and run
+    `pipeline_factory(site, camera, detector, sinks)` on every frame; events also go to `sinks`."""
     from trafficprn.camera.sources import open_source
     from trafficprn.config import load_site
 
@@ -195,7 +155,7 @@ def run_scene(
     last_ts = float(scene.info["start_ts"])
     t0 = time.perf_counter()
     try:
-        for frame, meta in prefetch(source, max_frames):
+        for frame, meta in source:
             result = pipeline.process(frame, meta)
             tracks.append(result.detections)
             last_ts = meta.ts

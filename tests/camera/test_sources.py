@@ -77,6 +77,57 @@ def test_file_start_ts_defaults_to_now(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("read_ahead", "decode_threads", "consumer_sleep_s"),
+    [
+        (0, 1, 0.0),  # decoded on the consumer's thread
+        (1, 1, 0.01),
+        (4, 1, 0.01),  # slow consumer: the reader blocks, nothing is dropped
+        (4, None, 0.0),  # FFmpeg's own thread count
+        (64, 2, 0.0),
+    ],
+)
+def test_file_read_ahead_delivers_every_frame_in_order(
+    tmp_path: Path, read_ahead: int, decode_threads: int | None, consumer_sleep_s: float
+) -> None:
+    n = 30
+    path = tmp_path / "cfr.mp4"
+    write_video(path, [i * 40 for i in range(n)])
+    with open_source(str(path), "cam", start_ts=0.0, read_ahead=read_ahead, decode_threads=decode_threads) as src:
+        frames = []
+        for frame, meta in src:
+            frames.append((int(np.median(frame)), meta.index, meta.ts))
+            time.sleep(consumer_sleep_s)
+        assert src.read() is None  # stays at the end
+    assert [f[1] for f in frames] == list(range(n))
+    np.testing.assert_allclose([f[2] for f in frames], np.arange(n) * 0.04, atol=1e-3)
+    np.testing.assert_allclose([f[0] for f in frames], [(i * 7) % 256 for i in range(n)], atol=3)  # H.264 is lossy
+    assert src.stats.frames == n and src.stats.delivered == n and src.stats.dropped == 0
+
+
+def test_file_reader_stays_at_most_read_ahead_frames_ahead(tmp_path: Path) -> None:
+    path = tmp_path / "cfr.mp4"
+    write_video(path, [i * 40 for i in range(40)])
+    src = open_source(str(path), "cam", start_ts=0.0, read_ahead=3)
+    time.sleep(0.5)  # the reader fills the queue, then blocks
+    assert src.stats.frames <= 3 + 1  # 3 queued, at most 1 decoded and waiting for room
+    assert src.stats.delivered == 0
+    _, meta = next(iter(src))
+    assert meta.index == 0
+    src.close()  # while the reader waits for room: it ends, nothing hangs
+    assert src._thread is not None and not src._thread.is_alive()
+    assert src.read() is None
+    src.close()  # twice is fine
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"read_ahead": -1}, "read_ahead"), ({"decode_threads": 0}, "decode_threads")])
+def test_file_bad_decode_options_raise(tmp_path: Path, kwargs: dict[str, int], match: str) -> None:
+    path = tmp_path / "a.mp4"
+    write_video(path, [0, 40])
+    with pytest.raises(SourceError, match=match):
+        open_source(str(path), "cam", **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
     ("uri", "match"),
     [
         ("ftp://example.com/video.mp4", "unsupported source scheme 'ftp'"),

@@ -7,6 +7,11 @@ yielding ``(frame_bgr, FrameMeta(camera_id, ts, index))``.
 - index counts every frame read from the source, dropped ones included.
 - A live source reads on its own thread into a bounded queue: when the consumer is slow the
   oldest frame is dropped and counted, so the consumer always gets a recent frame.
+- A file source decodes ahead on its own thread into a bounded queue (`read_ahead` frames),
+  so decoding overlaps the consumer's work on another core; nothing is dropped: a full
+  queue blocks the reader, never the consumer. `read_ahead=0` decodes on the consumer's thread.
+- FFmpeg decodes with `decode_threads` threads (default 1: on a small box a second decode
+  thread only competes with the detector for the cores; None lets FFmpeg choose).
 - `process_fps` drops (and counts) frames beyond that rate.
 - A dropped stream reconnects with exponential backoff and never raises into the consumer;
   `SourceError` is only for what reconnecting cannot fix (an unsupported URL scheme, a
@@ -91,7 +96,7 @@ class _Throttle:
         return False
 
 
-def _open_capture(uri: str, kind: SourceKind, timeout_s: float) -> Any:
+def _open_capture(uri: str, kind: SourceKind, timeout_s: float, decode_threads: int | None = None) -> Any:
     import cv2
 
     if kind == "device":
@@ -103,6 +108,8 @@ def _open_capture(uri: str, kind: SourceKind, timeout_s: float) -> Any:
         cv2.CAP_PROP_READ_TIMEOUT_MSEC,
         int(timeout_s * 1000),
     ]
+    if decode_threads is not None:
+        params += [cv2.CAP_PROP_N_THREADS, int(decode_threads)]
     target = uri.removeprefix("file://") if kind == "file" else uri
     return cv2.VideoCapture(target, cv2.CAP_FFMPEG, params)
 
@@ -122,9 +129,15 @@ class FrameSource:
         timeout_s: float = 5.0,
         backoff_s: tuple[float, float] = (0.5, 30.0),
         clock: Callable[[], float] = time.time,
+        read_ahead: int = 4,
+        decode_threads: int | None = 1,
     ):
         if queue_size < 1:
             raise SourceError(f"queue_size must be at least 1, got {queue_size}")
+        if read_ahead < 0:
+            raise SourceError(f"read_ahead must be at least 0, got {read_ahead}")
+        if decode_threads is not None and decode_threads < 1:
+            raise SourceError(f"decode_threads must be at least 1 or None, got {decode_threads}")
         self.uri, self.camera_id, self.kind = uri, camera_id, kind
         self.stats = SourceStats()
         self._clock = clock
@@ -134,16 +147,24 @@ class FrameSource:
         self._backoff_s = backoff_s
         self._index = 0
         self._last_ts = -np.inf
+        self._decode_threads = decode_threads
         self._closed = threading.Event()
-        self._queue: deque[Frame] = deque(maxlen=queue_size)
+        # live: a ring that drops the oldest; file: unbounded deque, the reader keeps it <= read_ahead
+        self._queue: deque[Frame] = deque(maxlen=None if kind == "file" else queue_size)
+        self._read_ahead = read_ahead
+        self._ended = False  # the file reader reached the end (or failed: _error)
+        self._error: BaseException | None = None
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._cap: Any = None
         if kind == "file":
-            self._cap = _open_capture(uri, kind, timeout_s)
+            self._cap = _open_capture(uri, kind, timeout_s, decode_threads)
             if not self._cap.isOpened():
                 raise SourceError(f"cannot open video file {uri!r} (missing, unreadable or not a video)")
             self.stats.up = True
+            if read_ahead > 0:
+                self._thread = threading.Thread(target=self._run_file, name=f"decode-{camera_id}", daemon=True)
+                self._thread.start()
         else:
             self._thread = threading.Thread(target=self._run_live, name=f"source-{camera_id}", daemon=True)
             self._thread.start()
@@ -158,13 +179,21 @@ class FrameSource:
 
     def read(self, timeout_s: float | None = None) -> Frame | None:
         """The next frame; None at the end of a file, after close(), or when `timeout_s`
-        passes without a frame from a live source (it keeps reconnecting meanwhile)."""
-        if self.kind == "file":
-            return self._read_file()
+        passes without a frame (a live source keeps reconnecting meanwhile). SourceError
+        when decoding a file fails with an exception."""
+        if self.kind == "file" and self._thread is None:
+            item = self._read_file()
+            if item is not None:
+                self.stats.delivered += 1
+            return item
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         with self._cond:
             while not self._queue or self._closed.is_set():
                 if self._closed.is_set():
+                    return None
+                if self._ended:
+                    if self._error is not None:
+                        raise SourceError(f"decoding {self.uri!r} failed: {self._error!r}") from self._error
                     return None
                 wait = None if deadline is None else deadline - time.monotonic()
                 if wait is not None and wait <= 0:
@@ -172,6 +201,7 @@ class FrameSource:
                 self._cond.wait(0.5 if wait is None else min(wait, 0.5))
             item = self._queue.popleft()
             self.stats.delivered += 1
+            self._cond.notify_all()  # a file reader may wait for room
             return item
 
     def close(self) -> None:
@@ -182,7 +212,8 @@ class FrameSource:
             self._cond.notify_all()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=self._timeout_s + 2.0)
-        if self._cap is not None:
+        reader_busy = self._thread is not None and self._thread.is_alive()
+        if self._cap is not None and not reader_busy:  # never release under a read in progress
             self._cap.release()
             self._cap = None
         self.stats.up = False
@@ -194,6 +225,28 @@ class FrameSource:
         self.close()
 
     # ------------------------------------------------------------ files
+    def _run_file(self) -> None:
+        """Decode-ahead thread: keep up to read_ahead frames queued; block (never drop) when full."""
+        try:
+            while True:
+                item = self._read_file()
+                with self._cond:
+                    while len(self._queue) >= self._read_ahead and not self._closed.is_set():
+                        self._cond.wait(0.5)
+                    if self._closed.is_set():
+                        return
+                    if item is None:
+                        self._ended = True
+                    else:
+                        self._queue.append(item)
+                    self._cond.notify_all()
+                if item is None:
+                    return
+        except BaseException as exc:  # handed to the consumer by read()
+            with self._cond:
+                self._error, self._ended = exc, True
+                self._cond.notify_all()
+
     def _read_file(self) -> Frame | None:
         import cv2
 
@@ -207,7 +260,6 @@ class FrameSource:
             if not self._throttle.keep(meta.ts):
                 self.stats.dropped_fps += 1
                 continue
-            self.stats.delivered += 1
             return frame, meta
         return None
 
@@ -223,7 +275,7 @@ class FrameSource:
     def _run_live(self) -> None:
         failures = 0
         while not self._closed.is_set():
-            cap = _open_capture(self.uri, self.kind, self._timeout_s)
+            cap = _open_capture(self.uri, self.kind, self._timeout_s, self._decode_threads)
             if cap.isOpened():
                 if self._pump(cap):
                     failures = 0  # it worked for a while: start the backoff over
@@ -269,6 +321,8 @@ def open_source(
     queue_size: int = 2,
     timeout_s: float = 5.0,
     backoff_s: tuple[float, float] = (0.5, 30.0),
+    read_ahead: int = 4,
+    decode_threads: int | None = 1,
 ) -> FrameSource:
     """Open a video file, an RTSP/HTTP(S) URL or a device (/dev/videoN or N).
 
@@ -276,6 +330,8 @@ def open_source(
     start_ts: a file's start time, epoch s (None: now); ignored for live sources.
     queue_size: frames a live source buffers for a slow consumer (1-2 keeps latency low).
     timeout_s: open/read timeout of a live stream; backoff_s: first and largest reconnect delay.
+    read_ahead: frames a file source decodes ahead on its own thread (0: on the caller's thread).
+    decode_threads: FFmpeg decoding threads of a file or stream (None: FFmpeg's default).
     Raises SourceError for an unsupported scheme or a file that cannot be opened.
     """
     kind = classify_uri(uri)
@@ -290,4 +346,6 @@ def open_source(
         queue_size=queue_size,
         timeout_s=timeout_s,
         backoff_s=backoff_s,
+        read_ahead=read_ahead,
+        decode_threads=decode_threads,
     )

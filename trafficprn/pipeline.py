@@ -262,6 +262,9 @@ class Pipeline:
 
                     purity = box_purity(xyxy)
                 clean = purity[i] >= p.min_colour_purity
-                (st.colours if clean else st.overlapped_colours).append(self.colour.classify(crop))
+                if clean:
+                    st.colours.append(self.colour.classify(crop))
+                elif not st.colours:  # overlapped crops only count while the track has no clean one
+                    st.overlapped_colours.append(self.colour.classify(crop))
             if self.plates is not None:
                 self.plates.offer(tid, crop, area)

@@ -65,13 +65,17 @@ def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def _kmeans(points: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Deterministic k-means on (N, D): centres start at lightness quantiles."""
+    """Deterministic k-means on (N, D): centres start at lightness quantiles. Stops early
+    once the labels repeat (a fixed point: further iterations would change nothing)."""
     order = np.argsort(points[:, 0])
     centres = points[order[np.linspace(0, len(points) - 1, k + 2)[1:-1].astype(int)]].copy()
     labels = np.zeros(len(points), dtype=np.int64)
-    for _ in range(iters):
+    for it in range(iters):
         d = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
-        labels = d.argmin(axis=1)
+        new_labels = d.argmin(axis=1)
+        if it > 0 and np.array_equal(new_labels, labels):
+            break
+        labels = new_labels
         for j in range(k):
             members = points[labels == j]
             if len(members):

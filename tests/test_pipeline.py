@@ -66,8 +66,8 @@ class FixedPlateReader:
         return PlateResult("ABC1234", 0.9)
 
 
-@pytest.fixture(scope="module")
-def run():
+@pytest.fixture(scope="module", params=[0, 1], ids=["colour-inline", "colour-thread"])
+def run(request):
     fps = 10.0
     site = make_site()
     cam = site.cameras[0]
@@ -84,7 +84,7 @@ def run():
     pipe = Pipeline(
         site, cam, detector, sinks=[sink], colour=ColourClassifier(), plates=fuser,
         privacy=PlatePrivacy.from_config(PrivacySection(plates="hash"), "test-secret"),
-        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0),
+        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0, colour_workers=request.param),
     )
     t_end = max(float(v.ts[-1]) for v in vehicles) + 2.0
     results = []
@@ -104,6 +104,8 @@ def run():
         )
         results.append(pipe.process(image, FrameMeta(cam.name, ts, i)))
     pipe.finish(t_end)
+    pipe.close()
+    pipe.close()  # twice is fine
     fuser.close()
     return pipe, sink, results, reader
 

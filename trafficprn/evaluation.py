@@ -167,9 +167,9 @@ def run_scene(
         source.close()
     pipeline.finish(last_ts + 1.0 / float(scene.info.get("fps", 10)))
     seconds = time.perf_counter() - t0
-    close = getattr(getattr(pipeline, "plates", None), "close", None)
-    if close is not None:
-        close()
+    for close in (getattr(pipeline, "close", None), getattr(getattr(pipeline, "plates", None), "close", None)):
+        if close is not None:
+            close()
     return SceneRun(
         passages=memory.of_type(VehiclePassage),
         queues=memory.of_type(QueueSample),

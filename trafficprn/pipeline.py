@@ -6,12 +6,15 @@ Per frame it runs the detector once, maps the model's classes onto `VehicleClass
 (other objects are dropped), tracks in image px, updates the per-track analytics and
 emits `VehiclePassage` (track ended) and `QueueSample` (every second) events. Colour and
 plates read a few perspective crops per track (largest box so far, at most every
-`crop_every` frames), so their cost per frame stays small.
+`crop_every` frames), so their cost per frame stays small; colour is classified on a
+background thread (`colour_workers`), plates on the fuser's, so that on a box with a
+spare core neither holds up the frame loop.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -55,6 +58,7 @@ class PipelineParams:
     # colour is read from crops whose box other boxes cover by at most 1 - this share (an overlapped
     # box shows the other vehicle); a track with only overlapped crops falls back to those
     min_colour_purity: float = 0.8
+    colour_workers: int = 1  # threads classifying colour crops (0: on the frame loop's thread)
     analytics: AnalyticsParams = field(default_factory=AnalyticsParams)
 
 
@@ -149,6 +153,9 @@ class Pipeline:
             from trafficprn.camera.crops import VehicleCropper
 
             self.cropper = VehicleCropper(camera.lens)
+        self._colour_pool: ThreadPoolExecutor | None = None
+        if colour is not None and p.colour_workers > 0:
+            self._colour_pool = ThreadPoolExecutor(max_workers=p.colour_workers, thread_name_prefix="colour")
         self._crops: dict[int, _CropState] = {}
         self._ended: OrderedDict[int, tuple[list[Any], Any]] = OrderedDict()  # colours, plate of ended tracks
         self.frames = 0
@@ -175,6 +182,12 @@ class Pipeline:
     def finish(self, ts: float) -> list[Event]:
         """End all live tracks (end of video / shutdown), emit their passages."""
         return self._deliver(self.analytics.finish(ts), np.zeros(0, dtype=np.int64))
+
+    def close(self) -> None:
+        """Stop the colour thread (the injected sinks and plate fuser belong to the caller)."""
+        if self._colour_pool is not None:
+            self._colour_pool.shutdown(wait=True, cancel_futures=True)
+            self._colour_pool = None
 
     # ------------------------------------------------------------------ events
     def _deliver(self, events: list[Event], live: IntArray) -> list[Event]:
@@ -207,7 +220,8 @@ class Pipeline:
             if self.plates is not None:
                 plate = self.plates.result(tid, wait_s=self.params.plate_wait_s)
                 self.plates.forget(tid)
-            self._ended[tid] = (state.colours or state.overlapped_colours, plate)
+            colours = [c.result() if isinstance(c, Future) else c for c in state.colours or state.overlapped_colours]
+            self._ended[tid] = (colours, plate)
             while len(self._ended) > 512:
                 self._ended.popitem(last=False)
 
@@ -263,8 +277,14 @@ class Pipeline:
                     purity = box_purity(xyxy)
                 clean = purity[i] >= p.min_colour_purity
                 if clean:
-                    st.colours.append(self.colour.classify(crop))
+                    st.colours.append(self._classify_colour(self.colour, crop))
                 elif not st.colours:  # overlapped crops only count while the track has no clean one
-                    st.overlapped_colours.append(self.colour.classify(crop))
+                    st.overlapped_colours.append(self._classify_colour(self.colour, crop))
             if self.plates is not None:
                 self.plates.offer(tid, crop, area)
+
+    def _classify_colour(self, colour: ColourClassifier, crop: np.ndarray) -> Any:
+        """A ColourResult, or a Future of one when colour runs on its own thread."""
+        if self._colour_pool is not None:
+            return self._colour_pool.submit(colour.classify, crop)
+        return colour.classify(crop)

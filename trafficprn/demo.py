@@ -177,10 +177,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         _print_summary(summary, args.json)
         return 0
     _print_summary(summary, False)
-    return _serve(url, scene_dir, work, args.host, args.port)
+    # Open the dashboard on the demo's own few minutes (5-min bins), not the last 24 hours.
+    start_ts = float(info["start_ts"]) + shift_s
+    end_ts = start_ts + float(info["seconds"])
+    window = (math.floor(start_ts / 300) * 300, math.ceil(end_ts / 300) * 300)
+    return _serve(url, scene_dir, work, args.host, args.port, window)
 
 
-def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int) -> int:
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int, window: tuple[float, float]) -> int:
     import uvicorn
 
     from trafficprn.api import create_app
@@ -188,7 +198,8 @@ def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int) -> int:
 
     settings = Settings(database_url=url, site_path=str(scene_dir / "site.yaml"), spool_dir=str(work / "spool"))
     app = create_app(settings)
-    print(f"\ntrafficprn demo: dashboard at http://{host}:{port}/ui/  (API at http://{host}:{port}/docs)")
+    query = f"?from={_iso(window[0])}&to={_iso(window[1])}&interval=5m"
+    print(f"\ntrafficprn demo: dashboard at http://{host}:{port}/ui/{query}  (API at http://{host}:{port}/docs)")
     print("press Ctrl-C to stop", flush=True)
     uvicorn.run(app, host=host, port=port, log_level="warning")
     print("trafficprn demo: stopped")

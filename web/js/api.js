@@ -40,3 +40,17 @@ export async function put(path, body) {
 }
 
 export function enc(s) { return encodeURIComponent(s); }
+
+/** Wire the page's API-key dialog (#key-dialog, #key-button, #key-input) to sessionStorage. */
+export function setupKeyDialog() {
+  const $ = (id) => document.getElementById(id);
+  const dlg = $("key-dialog");
+  const label = () => { $("key-button").textContent = apiKey() ? "API key ✓" : "API key"; };
+  $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
+  dlg.addEventListener("close", () => {
+    if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
+    if (dlg.returnValue === "clear") setApiKey("");
+    label();
+  });
+  label();
+}

@@ -1,5 +1,5 @@
 // The per-camera dashboard: live view, counts, O->D, queues, speeds, passages, plates.
-import { get, enc, apiKey, setApiKey, query, ApiError } from "./api.js";
+import { get, enc, apiKey, query, ApiError, setupKeyDialog } from "./api.js";
 import { stackedBars, lines, histogram } from "./charts.js";
 import {
   MOVEMENTS, MOVEMENT_NAMES, MOVEMENT_COLOURS, SERIES, VEHICLE_COLOURS,
@@ -247,17 +247,6 @@ async function searchPlates(ev) {
       el("td", { class: "num" }, fmtPct(p.plate_confidence)), el("td", {}, p.vehicle_class), el("td", {}, p.colour || "–"), el("td", {}, p.movement || "–"))));
     msg.textContent = rows.length ? `${rows.length} found` : "No matching plates.";
   } catch (err) { msg.textContent = err.message; tbody.replaceChildren(); }
-}
-
-function setupKeyDialog() {
-  const dlg = $("key-dialog");
-  $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
-  dlg.addEventListener("close", () => {
-    if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
-    if (dlg.returnValue === "clear") setApiKey("");
-    $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
-  });
-  $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
 }
 
 async function main() {

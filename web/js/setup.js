@@ -1,6 +1,6 @@
 // Setup: draw legs (entry/exit zones), lanes and stop lines over a camera snapshot,
 // export the site.yaml section, save it with the API key.
-import { get, put, enc, apiKey, setApiKey } from "./api.js";
+import { get, put, enc, apiKey, setupKeyDialog } from "./api.js";
 import { SERIES, el } from "./format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -139,17 +139,6 @@ async function save() {
     msg.textContent = `Saved ${res.legs.length} legs and ${res.lanes.length} lanes to site.yaml; restart the camera's worker to use them.`; msg.className = "ok";
     state.dirty = false;
   } catch (err) { msg.textContent = `Not saved: ${err.message}`; msg.className = "error"; }
-}
-
-function setupKeyDialog() {
-  const dlg = $("key-dialog");
-  $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
-  dlg.addEventListener("close", () => {
-    if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
-    if (dlg.returnValue === "clear") setApiKey("");
-    $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
-  });
-  $("key-button").textContent = apiKey() ? "API key ✓" : "API key";
 }
 
 async function main() {

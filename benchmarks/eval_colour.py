@@ -4,13 +4,13 @@ Each vehicle's true boxes (frames.jsonl) are cropped from the decoded video.mp4 
 `VehicleCropper` and classified; results are voted per track with `vote_colours` and
 compared with the vehicle's true colour (frames.jsonl objects). Vehicles whose box is
 never >= 24 px (off the border) are not counted. Two crop policies, same vehicles:
-- pipeline: as `Pipeline` picks crops (PipelineParams: a crop when the box has grown, at
+- all-crops: every crop `Pipeline` takes (PipelineParams: a crop when the box has grown, at
   most every `crop_every` frames, up to `crops_per_track`, boxes >= `min_crop_px` px not
   touching the border). True boxes are whole silhouettes, so an occluded vehicle's box
   holds much of the vehicle in front of it.
-- unoccluded: the same, only from boxes that other boxes of the frame cover by less than
-  1 - min_purity (`box_purity`, computable from a frame's tracks); a vehicle without such
-  a box falls back to the pipeline's crops.
+- pipeline: what `Pipeline` votes on (PipelineParams.min_colour_purity): the same crops,
+  only from boxes that other boxes of the frame cover by less than 1 - min_purity
+  (`box_purity`); a vehicle without such a box falls back to all its crops.
 
 Usage: python benchmarks/eval_colour.py SCENE_DIR [SCENE_DIR ...] [--min-purity 0.8]
 """
@@ -72,8 +72,8 @@ def _crop_plan(
 
 def eval_scene(scene: Path, classifier: ColourClassifier, min_purity: float) -> dict[str, list[Row]]:
     """Rows (track_id, class, true colour, voted colour) for one scene, per crop policy:
-    "pipeline" (as PipelineParams picks crops) and "unoccluded" (the same, only from boxes
-    with box_purity >= min_purity; a vehicle without such a box falls back to "pipeline")."""
+    "all-crops" (as PipelineParams picks crops) and "pipeline" (the same, only from boxes
+    with box_purity >= min_purity; a vehicle without such a box falls back to "all-crops")."""
     site = load_site(scene / "site.yaml")
     cropper = VehicleCropper(site.cameras[0].lens)
     cap = cv2.VideoCapture(str(scene / "video.mp4"))
@@ -93,12 +93,12 @@ def eval_scene(scene: Path, classifier: ColourClassifier, min_purity: float) -> 
         index += 1
     cap.release()
     out: dict[str, list[Row]] = {}
-    for name, p in (("pipeline", plan), ("unoccluded", pure_plan)):
+    for name, p in (("all-crops", plan), ("pipeline", pure_plan)):
         per_track: dict[int, list[ColourResult]] = defaultdict(list)
         for idx, jobs in p.items():
             for tid, _ in jobs:
                 per_track[tid].append(results[(idx, tid)])
-        if name == "unoccluded":
+        if name == "pipeline":
             fallback = {tid for jobs in plan.values() for tid, _ in jobs} - set(per_track)
             for idx, jobs in plan.items():
                 for tid, _ in jobs:
@@ -138,7 +138,7 @@ def confusion(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenes", nargs="+", type=Path)
-    ap.add_argument("--min-purity", type=float, default=0.8, help="the 'unoccluded' policy's box purity")
+    ap.add_argument("--min-purity", type=float, default=0.8, help="the pipeline policy's box purity (PipelineParams.min_colour_purity)")
     args = ap.parse_args(argv)
     classifier = ColourClassifier()
     all_rows: dict[str, list[Row]] = defaultdict(list)

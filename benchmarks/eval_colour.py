@@ -138,7 +138,7 @@ def confusion(rows: list[Row]) -> None:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("scenes", nargs="+", type=Path)
-    ap.add_argument("--min-purity", type=float, default=0.8, help="the pipeline policy's box purity (PipelineParams.min_colour_purity)")
+    ap.add_argument("--min-purity", type=float, default=PipelineParams().min_colour_purity, help="the pipeline policy's box purity (PipelineParams.min_colour_purity)")
     args = ap.parse_args(argv)
     classifier = ColourClassifier()
     all_rows: dict[str, list[Row]] = defaultdict(list)

@@ -30,7 +30,8 @@ from trafficprn.config import (
     PinholeLens,
     StereographicLens,
 )
-from trafficprn.errors import ConfigError, GeometryError
+from trafficprn.errors import ConfigError
+from trafficprn.geometry.arrays import as_rows
 from trafficprn.geometry.polygons import as_points
 
 FloatArray = npt.NDArray[np.float64]
@@ -41,13 +42,9 @@ _NEWTON_STEPS = 30
 
 def as_rays(rays: npt.ArrayLike) -> FloatArray:
     """(N, 3) float64 unit rays; a single (3,) ray becomes (1, 3). Zero vectors give nan."""
-    arr = np.asarray(rays, dtype=np.float64)
-    if arr.size == 0:
-        return arr.reshape(0, 3)
-    if arr.ndim == 1 and arr.shape[0] == 3:
-        arr = arr.reshape(1, 3)
-    if arr.ndim != 2 or arr.shape[1] != 3:
-        raise GeometryError(f"rays must be a 2D array with shape (N, 3), got shape {arr.shape}")
+    arr = as_rows(rays, 3, "rays")
+    if not len(arr):
+        return arr
     norm = np.linalg.norm(arr, axis=1, keepdims=True)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.asarray(arr / np.where(norm > 0, norm, np.nan), dtype=np.float64)

@@ -9,21 +9,14 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from trafficprn.errors import GeometryError
+from trafficprn.geometry.arrays import as_rows
 
 FloatArray = npt.NDArray[np.float64]
 
 
 def as_boxes(boxes: npt.ArrayLike, name: str = "xyxy") -> FloatArray:
     """(N, 4) float64 view of `boxes`; an empty input becomes (0, 4)."""
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
-        return arr.reshape(0, 4)
-    if arr.ndim == 1 and arr.shape[0] == 4:
-        arr = arr.reshape(1, 4)
-    if arr.ndim != 2 or arr.shape[1] != 4:
-        raise GeometryError(f"{name} must be a 2D array with shape (N, 4), got shape {arr.shape}")
-    return arr
+    return as_rows(boxes, 4, name)
 
 
 def box_area(xyxy: npt.ArrayLike) -> FloatArray:

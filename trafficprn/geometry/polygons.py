@@ -6,6 +6,7 @@ import numpy as np
 import numpy.typing as npt
 
 from trafficprn.errors import GeometryError
+from trafficprn.geometry.arrays import as_rows
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -13,14 +14,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 def as_points(points: npt.ArrayLike, name: str = "points") -> FloatArray:
     """(N, 2) float64 points; a single (2,) point becomes (1, 2); empty becomes (0, 2)."""
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.size == 0:
-        return arr.reshape(0, 2)
-    if arr.ndim == 1 and arr.shape[0] == 2:
-        arr = arr.reshape(1, 2)
-    if arr.ndim != 2 or arr.shape[1] != 2:
-        raise GeometryError(f"{name} must be a 2D array with shape (N, 2), got shape {arr.shape}")
-    return arr
+    return as_rows(points, 2, name)
 
 
 def as_polygon(polygon: npt.ArrayLike, name: str = "polygon") -> FloatArray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -71,6 +72,21 @@ def test_letterbox_geometry() -> None:
     np.testing.assert_allclose(chw[:, 200, 200], [1.0, 0.0, 0.0])  # RGB order inside
     back = box.to_source(np.array([[65.0, 52.0 + 65.0, 130.0, 52.0 + 130.0]]))
     np.testing.assert_allclose(back, [[100.0, 100.0, 200.0, 200.0]])
+
+
+def test_letterbox_antialiases_large_downscales() -> None:
+    """A 1-px checkerboard shrunk 1280 -> 416 should come out as flat grey (its mean), as it
+    does with area averaging; plain bilinear at 3x samples it into bright/dark blotches."""
+    yy, xx = np.mgrid[0:1280, 0:1280]
+    board = np.where((yy + xx) % 2 == 0, 255, 0).astype(np.uint8)
+    image = np.repeat(board[:, :, None], 3, axis=2)
+    chw, box = letterbox(image, (416, 416))
+    assert box.scale_x == pytest.approx(416 / 1280)
+    inner = chw[0, 8:-8, 8:-8] * 255
+    assert abs(float(inner.mean()) - 127.5) < 3
+    assert float(inner.std()) < 8
+    reference = cv2.resize(image, (416, 416), interpolation=cv2.INTER_AREA)[8:-8, 8:-8, 0]
+    assert float(np.abs(inner - reference).mean()) < 8
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,7 @@
 """Pre- and post-processing around a YOLO network, in numpy (no torch needed).
 
-- `letterbox(image_bgr, (w, h))`: darknet's letterbox: keep the aspect ratio, resize,
+- `letterbox(image_bgr, (w, h))`: darknet's letterbox: keep the aspect ratio, resize (box-filter
+  halvings first past 2x, then bilinear),
   centre on grey 0.5, RGB, float32 in [0, 1], NCHW.
 - `decode_heads(heads, specs, ...)`: raw head tensors (B, A*(5+C), H, W) -> boxes in
   network-input px, with darknet's `scale_x_y`, objectness x class probability.
@@ -88,10 +89,14 @@ def letterbox(image_bgr: np.ndarray, size_px: tuple[int, int]) -> tuple[npt.NDAr
     new_w = max(1, min(net_w, int(round(src_w * scale))))
     new_h = max(1, min(net_h, int(round(src_h * scale))))
     pad_x, pad_y = (net_w - new_w) // 2, (net_h - new_h) // 2
-    if (new_w, new_h) != (src_w, src_h):
-        resized = cv2.resize(image_bgr, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
-    else:
-        resized = image_bgr
+    resized = image_bgr
+    # Bilinear alone aliases badly past 2x (a 1280 px fisheye to 416: small vehicles turn to
+    # noise, unlike the area-downsampled training images); halve with a box filter first,
+    # which cv2 does on its fast path (+~0.4 ms at 1280 px, vs ~7 ms for INTER_AREA to 416).
+    while resized.shape[1] >= 2 * new_w and resized.shape[0] >= 2 * new_h:
+        resized = cv2.resize(resized, (resized.shape[1] // 2, resized.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    if (new_w, new_h) != (resized.shape[1], resized.shape[0]):
+        resized = cv2.resize(resized, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     canvas = np.full((net_h, net_w, 3), np.uint8(round(LETTERBOX_FILL * 255)), dtype=np.uint8)
     canvas[pad_y : pad_y + new_h, pad_x : pad_x + new_w] = resized
     # BGR -> RGB, HWC -> CHW, in one copy.

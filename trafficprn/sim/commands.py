@@ -17,6 +17,16 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT or SIZE, got {text!r}") from None
 
 
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}")
+    return value
+
+
 def register(subparsers: Any) -> None:
     sim = subparsers.add_parser("sim", help="synthetic intersections with ground truth (SUMO + renderer)")
     sub = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND")
@@ -36,6 +46,8 @@ def register(subparsers: Any) -> None:
     ds.add_argument("--size", type=int, default=416, help="square image size in px")
     ds.add_argument("--seed", type=int, default=0)
     ds.add_argument("--val-fraction", type=float, default=0.1)
+    ds.add_argument("--fisheye-share", type=_share, default=0.6,
+                    help="share of overhead fisheye views, the rest pole pinholes (0..1)")
     ds.set_defaults(func=_dataset)
     sim.set_defaults(func=lambda args: (sim.print_help(), 2)[1])
 
@@ -64,7 +76,8 @@ def _dataset(args: argparse.Namespace) -> int:
 
     from trafficprn.sim.dataset import DatasetOptions, write_dataset
 
-    opts = DatasetOptions(images=args.images, size_px=args.size, seed=args.seed, val_fraction=args.val_fraction)
+    opts = DatasetOptions(images=args.images, size_px=args.size, seed=args.seed, val_fraction=args.val_fraction,
+                          fisheye_share=args.fisheye_share)
     with tqdm(total=args.images, unit="image", desc="sim dataset") as bar:
         write_dataset(args.out, opts, progress=bar.update)
     print(f"wrote {args.out}")

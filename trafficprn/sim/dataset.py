@@ -47,6 +47,7 @@ class DatasetOptions:
     frames_per_view: int = 12
     views_per_scenario: int = 3
     render_scale: float = 2.0  # render at size * scale (long side), then area-downsample
+    fisheye_share: float = 0.6  # overhead fisheye views; the rest are pole pinholes
 
 
 def random_scenario(rng: np.random.Generator, index: int) -> Scenario:
@@ -79,9 +80,9 @@ def random_scenario(rng: np.random.Generator, index: int) -> Scenario:
     return parse_scenario(data, source=f"random-{index}")
 
 
-def random_camera(rng: np.random.Generator) -> SimCamera:
-    """A random overhead fisheye (60%) or pole pinhole (40%)."""
-    if rng.random() < 0.6:
+def random_camera(rng: np.random.Generator, fisheye_share: float = 0.6) -> SimCamera:
+    """A random overhead fisheye (`fisheye_share` of the draws) or pole pinhole."""
+    if rng.random() < fisheye_share:
         w = 1280
         h = int(rng.choice([1280, 960]))
         fov = float(rng.uniform(180, 200))
@@ -179,7 +180,7 @@ def write_dataset(out: Path, opts: DatasetOptions, progress: Callable[[int], Non
             if written >= opts.images:
                 break
             split = "val" if rng.random() < opts.val_fraction else "train"
-            cam = random_camera(rng)
+            cam = random_camera(rng, opts.fisheye_share)
             scale = opts.size_px * opts.render_scale / max(cam.image_size)
             cam = _scaled(cam, scale)
             style = random_style(rng)

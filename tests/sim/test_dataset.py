@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import cv2
+import numpy as np
+import pytest
 import yaml
 
-from trafficprn.sim.dataset import DatasetOptions, write_dataset
+from trafficprn.sim.dataset import DatasetOptions, random_camera, write_dataset
 
 
 def test_dataset_has_images_labels_and_data_yaml(tmp_path: Path) -> None:
@@ -29,3 +31,16 @@ def test_dataset_has_images_labels_and_data_yaml(tmp_path: Path) -> None:
             assert cx - w / 2 >= -1e-5 and cx + w / 2 <= 1 + 1e-5 and cy - h / 2 >= -1e-5 and cy + h / 2 <= 1 + 1e-5
             n_boxes += 1
     assert n_boxes > 10
+
+
+@pytest.mark.parametrize(("share", "fisheye"), [(1.0, 40), (0.0, 0)])
+def test_random_camera_fisheye_share(share: float, fisheye: int) -> None:
+    rng = np.random.default_rng(3)
+    cams = [random_camera(rng, share) for _ in range(40)]
+    assert sum(c.name.startswith("fisheye") for c in cams) == fisheye
+
+
+def test_random_camera_default_mixes_both() -> None:
+    rng = np.random.default_rng(5)
+    names = [random_camera(rng).name for _ in range(200)]
+    assert 0.45 < sum(n.startswith("fisheye") for n in names) / 200 < 0.75

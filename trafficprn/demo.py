@@ -48,6 +48,13 @@ def register(subparsers: Any) -> None:
     e.add_argument("--threads", type=int, default=None, help="detector threads (default: the site's)")
     e.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
     e.add_argument("--min-box-px", type=float, default=8.0, help="ignore smaller ground-truth boxes for mAP/MOT")
+    e.add_argument("--truth", action="store_true",
+                   help="instead of a detector, feed the true boxes spoiled by --noise/--dropout/--fp: scores "
+                        "tracking and analytics alone")
+    e.add_argument("--noise", type=float, default=0.03, help="--truth: box corner jitter, sd as a share of box size")
+    e.add_argument("--dropout", type=float, default=0.05, help="--truth: share of true boxes missed")
+    e.add_argument("--fp", type=float, default=0.05, help="--truth: false positives per true box")
+    e.add_argument("--seed", type=int, default=0, help="--truth: seed of the spoiling")
     e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=cmd_eval)
 
@@ -70,9 +77,10 @@ def _privacy(site: Any) -> Any:
     return PlatePrivacy.from_config(site.privacy, secret)
 
 
-def make_pipeline_factory(privacy_holder: dict[str, Any], *, plates: bool = True) -> Any:
+def make_pipeline_factory(privacy_holder: dict[str, Any], *, plates: bool = True, params: Any = None) -> Any:
     """A factory for `evaluation.run_scene` building the worker's pipeline: colour, plates
-    (per privacy mode) and the recording detector it is given."""
+    (per privacy mode) and the recording detector it is given; `params`: PipelineParams
+    other than the defaults."""
 
     def factory(site: Any, camera: Any, detector: Any, sinks: list[Any]) -> Any:
         from trafficprn.analytics.colour import ColourClassifier
@@ -89,21 +97,26 @@ def make_pipeline_factory(privacy_holder: dict[str, Any], *, plates: bool = True
                 fuser = TrackPlateFuser(PlateReader(site.privacy.plate_format))
             except TrafficPRNError as exc:
                 log.warning("plate reading disabled: %s", exc)
-        return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=fuser, privacy=privacy)
+        return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=fuser, privacy=privacy,
+                        params=params)
 
     return factory
 
 
-def _detector(scene: Any, model: str | None, threads: int | None, record_confidence: float | None = 0.01) -> Any:
+def _detector(scene: Any, model: str | None, threads: int | None, record_confidence: float | None = 0.01,
+              truth: Any = None) -> Any:
     """The scene camera's detector (or `model`), run at `record_confidence` (for mAP) and
     wrapped to hand the pipeline only boxes at the camera's threshold; None runs it at the
-    camera's threshold (as a worker does)."""
+    camera's threshold (as a worker does). With `truth` (a TruthNoise): the scene's true
+    boxes, spoiled so, instead of a model."""
     from trafficprn.config import load_site
     from trafficprn.detect.runtime import load_detector
-    from trafficprn.evaluation import RecordingDetector
+    from trafficprn.evaluation import RecordingDetector, TruthDetector
 
     camera = load_site(scene.site_path).cameras[0]
     cfg = camera.detector
+    if truth is not None:
+        return RecordingDetector(TruthDetector(scene, truth), confidence=0.0)
     name = model or cfg.model
     if name != "bundled" and not Path(name).is_absolute() and (scene.root / name).exists():
         name = str(scene.root / name)
@@ -114,20 +127,33 @@ def _detector(scene: Any, model: str | None, threads: int | None, record_confide
 
 def evaluate(scene_dir: Path, *, model: str | None, threads: int | None, sinks: list[Any] | None = None,
              max_frames: int | None = None, progress: bool = True, min_box_px: float = 8.0,
-             shift_s: float = 0.0) -> dict[str, Any]:
-    """Run the pipeline on a scene (optionally moved `shift_s` seconds in time) and score it."""
+             shift_s: float = 0.0, truth: Any = None) -> dict[str, Any]:
+    """Run the pipeline on a scene (optionally moved `shift_s` seconds in time) and score it;
+    with `truth` (a TruthNoise) on spoiled true boxes instead of a detector."""
+    from trafficprn.evaluation import score_scene
+
+    scene, run, holder = run_scene_cli(scene_dir, model=model, threads=threads, sinks=sinks, max_frames=max_frames,
+                                       progress=progress, shift_s=shift_s, truth=truth)
+    return score_scene(scene, run, min_box_px=min_box_px, privacy=holder.get("privacy"))
+
+
+def run_scene_cli(scene_dir: Path, *, model: str | None = None, threads: int | None = None,
+                  sinks: list[Any] | None = None, max_frames: int | None = None, progress: bool = True,
+                  shift_s: float = 0.0, truth: Any = None, params: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """(scene, SceneRun, holder) of one run of the worker's pipeline (with `params`) on a
+    scene folder, with a progress bar; holder["privacy"] is the run's plate privacy."""
     from tqdm import tqdm
 
-    from trafficprn.evaluation import load_scene, run_scene, score_scene
+    from trafficprn.evaluation import load_scene, run_scene
 
     scene = load_scene(scene_dir).shifted(shift_s)
-    detector = _detector(scene, model, threads)
+    detector = _detector(scene, model, threads, truth=truth)
     holder: dict[str, Any] = {}
     total = len(scene.frames) if max_frames is None else min(max_frames, len(scene.frames))
     with tqdm(total=total, unit="frame", desc="pipeline", disable=not progress, file=sys.stderr) as bar:
-        run = run_scene(scene, make_pipeline_factory(holder), detector, sinks=sinks, max_frames=max_frames,
-                        progress=bar.update)
-    return score_scene(scene, run, min_box_px=min_box_px, privacy=holder.get("privacy"))
+        run = run_scene(scene, make_pipeline_factory(holder, params=params), detector, sinks=sinks,
+                        max_frames=max_frames, progress=bar.update)
+    return scene, run, holder
 
 
 def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
@@ -137,8 +163,11 @@ def _print_summary(summary: dict[str, Any], as_json: bool) -> None:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    from trafficprn.evaluation import TruthNoise
+
+    truth = TruthNoise(args.noise, args.dropout, args.fp, args.seed) if args.truth else None
     summary = evaluate(Path(args.scene), model=args.model, threads=args.threads, max_frames=args.max_frames,
-                       progress=not args.no_progress, min_box_px=args.min_box_px)
+                       progress=not args.no_progress, min_box_px=args.min_box_px, truth=truth)
     _print_summary(summary, args.json)
     return 0
 

@@ -21,6 +21,9 @@ Scores:
   accuracy, plate exact-read rate;
 - queue length MAE (m) per lane and second;
 - frames/s of the whole pipeline (decode included) and of the detector alone.
+
+`TruthDetector` stands in for the detector with the true boxes, spoiled by seeded noise,
+dropouts and false positives: the same scores then measure tracking and analytics alone.
 """
 
 from __future__ import annotations
@@ -117,6 +120,60 @@ class RecordingDetector:
         self.seconds += time.perf_counter() - t0
         self.outputs.append(dets)
         return dets[dets.confidence >= self.confidence]
+
+
+@dataclass(frozen=True)
+class TruthNoise:
+    """How `TruthDetector` spoils the true boxes: corner jitter (sd, a fraction of the box
+    size), the share of boxes missed, false positives per true box (Poisson), and the seed."""
+
+    noise: float = 0.03
+    dropout: float = 0.05
+    fp: float = 0.05
+    seed: int = 0
+    min_visibility: float = 0.2  # a detector is not expected to see less of a vehicle than this
+
+
+class TruthDetector:
+    """A stand-in detector that reports the scene's true boxes of each frame, spoiled as
+    `TruthNoise` says (seeded, so runs repeat). It isolates tracking and analytics from the
+    detector: `trafficprn eval --truth` scores everything after detection. Frames must be
+    passed in order, one `detect` call each (as `run_scene` does); the image is not looked at."""
+
+    def __init__(self, scene: Scene, noise: TruthNoise | None = None):
+        self.frames = scene.frames
+        self.noise = noise or TruthNoise()
+        self.class_names = list(VEHICLE_CLASSES)
+        self.index = 0
+        self.rng = np.random.default_rng(self.noise.seed)
+        sizes = [np.subtract(o["xyxy"][2:], o["xyxy"][:2]) for f in self.frames[:200] for o in f["objects"]]
+        self.typical_wh = np.median(np.array(sizes), axis=0) if sizes else np.array([60.0, 60.0])
+        w, h = scene.info.get("image_size", (1280, 1280))
+        self.image_size = np.array([float(w), float(h)])
+
+    def detect(self, image_bgr: np.ndarray) -> Detections:
+        if self.index >= len(self.frames):
+            raise InputError(f"TruthDetector: the scene has {len(self.frames)} frames of truth, asked for more")
+        objects = [o for o in self.frames[self.index]["objects"]
+                   if o["class"] in VEHICLE_CLASSES and o.get("visibility", 1.0) >= self.noise.min_visibility]
+        self.index += 1
+        n, rng = self.noise, self.rng
+        boxes = np.array([o["xyxy"] for o in objects], dtype=np.float64).reshape(-1, 4)
+        cls = np.array([VEHICLE_CLASSES.index(o["class"]) for o in objects], dtype=np.int64)
+        keep = rng.random(len(boxes)) >= n.dropout
+        b, c = boxes[keep], cls[keep]
+        wh = np.concatenate([b[:, 2:] - b[:, :2]] * 2, axis=1)
+        b = b + rng.normal(0.0, 1.0, b.shape) * n.noise * wh
+        b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1.0)
+        conf = rng.uniform(0.4, 1.0, len(b))
+        n_fp = int(rng.poisson(n.fp * len(boxes)))
+        if n_fp:
+            size = self.typical_wh * rng.uniform(0.6, 1.4, (n_fp, 2))
+            xy = rng.uniform(0, 1, (n_fp, 2)) * np.maximum(self.image_size - size, 1.0)
+            b = np.concatenate([b, np.concatenate([xy, xy + size], axis=1)])
+            conf = np.concatenate([conf, rng.uniform(0.25, 0.6, n_fp)])
+            c = np.concatenate([c, rng.integers(0, len(VEHICLE_CLASSES), n_fp)])
+        return Detections(b, conf, c)
 
 
 @dataclass

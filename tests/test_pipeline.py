@@ -84,7 +84,8 @@ def run(request):
     pipe = Pipeline(
         site, cam, detector, sinks=[sink], colour=ColourClassifier(), plates=fuser,
         privacy=PlatePrivacy.from_config(PrivacySection(plates="hash"), "test-secret"),
-        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0, colour_workers=request.param),
+        # min_plate_width_px=0: this overhead fisheye shows plates too small to read (see the gate test)
+        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0, colour_workers=request.param, min_plate_width_px=0.0),
     )
     t_end = max(float(v.ts[-1]) for v in vehicles) + 2.0
     results = []
@@ -133,3 +134,31 @@ def test_only_vehicles_are_tracked_and_crops_stay_few(run) -> None:
     assert reader.crops <= 2 * 2 * 2  # reads_per_track bound of the fuser
     assert pipe._crops == {}  # per-track crop state dropped with the tracks
     assert frames_with_vehicles > 50
+
+
+def test_plates_are_only_read_where_a_plate_spans_enough_pixels() -> None:
+    """The plate gate: the px a 0.52 m plate spans come from the ground calibration, and
+    crops of vehicles where that is under min_plate_width_px never reach the OCR."""
+    fps = 10.0
+    site = make_site()
+    cam = site.cameras[0]
+    v = constant_speed(1, "W", "E", 30.0, T0, fps)
+    boxes = vehicle_boxes(v)
+    for min_px, expect_reads in ((1e6, False), (0.0, True)):
+        reader = FixedPlateReader()
+        fuser = TrackPlateFuser(reader, reads_per_track=2)  # type: ignore[arg-type]
+        detector = RenderedDetector()
+        pipe = Pipeline(site, cam, detector, sinks=[ListSink()], plates=fuser,
+                        params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0, min_plate_width_px=min_px))
+        width = pipe._plate_width_px(boxes)
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        coarse = pipe.calibration.metres_per_px(centre)  # geometric mean of the two axes
+        ok = np.isfinite(coarse)
+        assert ok.any() and np.all(width[ok] >= 0.52 / coarse[ok] * 0.999)  # the finer axis: no fewer px
+        assert np.all(width[ok] < 200)
+        for i, box in enumerate(boxes):
+            detector.next = Detections(box[None], np.array([0.9]), np.array([COCO.index("car")]))
+            pipe.process(np.full((1280, 1280, 3), 90, np.uint8), FrameMeta(cam.name, T0 + i / fps, i))
+        pipe.finish(T0 + len(boxes) / fps + 2)
+        fuser.close()
+        assert (reader.crops > 0) == expect_reads

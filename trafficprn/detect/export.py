@@ -5,7 +5,7 @@ A model is `NAME.onnx` plus `NAME.json`:
     {"format": "trafficprn-model", "version": 1,
      "classes": [...], "input_size": [w, h],
      "input": {"name": "images", "layout": "NCHW", "color": "RGB", "scale": 1/255, "dtype": "float32"},
-     "letterbox": {"fill": 0.5, "centred": true, "interpolation": "linear"},
+     "letterbox": {"fill": 0.5, "centred": true, "interpolation": "area-halvings-then-linear"},
      "outputs": [{"name": "head0", "layout": "B,A*(5+C),H,W", "stride": 32,
                   "anchors_px": [[w, h], ...], "classes": C, "scale_x_y": 1.0, "layer": 17}, ...],
      "source_cfg": {"name": "...cfg", "sha256": "...", "text": "..."},
@@ -66,7 +66,7 @@ def describe_model(
         "classes": list(names),
         "input_size": [width, height],
         "input": {"name": INPUT_NAME, "layout": "NCHW", "color": "RGB", "scale": 1 / 255, "dtype": "float32"},
-        "letterbox": {"fill": LETTERBOX_FILL, "centred": True, "interpolation": "linear"},
+        "letterbox": {"fill": LETTERBOX_FILL, "centred": True, "interpolation": "area-halvings-then-linear"},
         "outputs": outputs,
         "source_cfg": {
             "name": Path(cfg.source).name,

@@ -162,3 +162,24 @@ def test_plates_are_only_read_where_a_plate_spans_enough_pixels() -> None:
         pipe.finish(T0 + len(boxes) / fps + 2)
         fuser.close()
         assert (reader.crops > 0) == expect_reads
+
+
+def test_a_box_outside_the_fisheye_circle_is_tracked_but_not_cropped() -> None:
+    """A detector's false box in the corner of a square fisheye frame (outside the image
+    circle) has no perspective view; the pipeline must go on, not stop with a GeometryError."""
+    from trafficprn.config import load_site
+    from trafficprn.demo import demo_scene_dir
+
+    site = load_site(demo_scene_dir() / "site.yaml")
+    cam = site.cameras[0]
+    detector = RenderedDetector()
+    pipe = Pipeline(site, cam, detector, sinks=[ListSink()], colour=ColourClassifier(),
+                    params=PipelineParams(colour_workers=0))
+    corner = np.array([[1176.0, 118.0, 1202.0, 146.0]])  # centre ~(1189, 132): outside the 630 px circle
+    image = np.full((1280, 1280, 3), 90, np.uint8)
+    for i in range(6):
+        detector.next = Detections(corner, np.array([0.9]), np.array([COCO.index("car")]))
+        result = pipe.process(image, FrameMeta(cam.name, T0 + i / 10, i))
+    assert len(result.detections) == 1  # tracked (SORT confirms it) ...
+    assert pipe._crops == {}  # ... but never cropped
+    pipe.close()

@@ -266,6 +266,9 @@ class Pipeline:
         )
         if tracks.track_id is None:
             return
+        # a (false) box centred outside a fisheye's image circle has no view to crop
+        centre = np.column_stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2])
+        inside &= self.cropper.lens.valid(centre)
         purity: FloatArray | None = None
         plate_px: FloatArray | None = None
         for i in np.flatnonzero(inside):

@@ -5,6 +5,7 @@ fed from a few crops per track."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,82 @@ def test_a_box_outside_the_fisheye_circle_is_tracked_but_not_cropped() -> None:
     assert len(result.detections) == 1  # tracked (SORT confirms it) ...
     assert pipe._crops == {}  # ... but never cropped
     pipe.close()
+
+
+def _stream_run(detect_ahead: int, stop_after: int | None = None):
+    """The W->E car of the junction factory through process_stream; returns the per-frame
+    results, the events, the detector's thread idents and its call count at each yield."""
+    import threading
+
+    fps = 10.0
+    site = make_site()
+    cam = site.cameras[0]
+    v = constant_speed(1, "W", "E", 30.0, T0, fps)
+    boxes = vehicle_boxes(v)
+
+    class ThreadNotingDetector:
+        class_names = COCO
+
+        def __init__(self) -> None:
+            self.threads: set[int] = set()
+            self.calls = 0
+
+        def detect(self, image_bgr: np.ndarray) -> Detections:
+            self.threads.add(threading.get_ident())
+            self.calls += 1
+            k = int(image_bgr[0, 0, 0])  # the frame number, painted into the frame
+            if k >= len(boxes):
+                return Detections.empty()
+            return Detections(boxes[k][None], np.array([0.9]), np.array([COCO.index("car")]))
+
+    detector = ThreadNotingDetector()
+    sink = ListSink()
+    pipe = Pipeline(site, cam, detector, sinks=[sink], params=PipelineParams(detect_ahead=detect_ahead))
+
+    def frames():
+        for k in range(len(boxes) + 20):
+            image = np.zeros((8, 8, 3), np.uint8)
+            image[0, 0, 0] = k
+            yield image, FrameMeta(cam.name, T0 + k / fps, k)
+
+    results, calls_at_yield = [], []
+    stream = pipe.process_stream(frames())
+    for frame, meta, result in stream:
+        assert int(frame[0, 0, 0]) == meta.index == len(results)  # in order, frame and meta together
+        results.append(result)
+        # the detector may be about to take the next frame: give it a moment
+        deadline = time.monotonic() + 2.0
+        while detect_ahead and detector.calls < len(results) + 1 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        calls_at_yield.append(detector.calls)
+        if stop_after is not None and len(results) == stop_after:
+            stream.close()
+            break
+    else:
+        pipe.finish(T0 + (len(boxes) + 21) / fps)
+    pipe.close()
+    return results, sink.events, detector.threads, calls_at_yield
+
+
+def test_process_stream_detects_ahead_on_its_own_thread_with_the_same_results() -> None:
+    import threading
+
+    ahead, events_ahead, threads_ahead, calls = _stream_run(1)
+    in_turn, events_in_turn, threads_in_turn, calls_in_turn = _stream_run(0)
+    assert threads_in_turn == {threading.get_ident()}
+    assert threading.get_ident() not in threads_ahead and len(threads_ahead) == 1
+    # when frame k's result comes out, frame k+1 has already gone to the detector
+    assert all(c == k + 2 for k, c in enumerate(calls[:-1]))
+    assert calls_in_turn == list(range(1, len(in_turn) + 1))
+    assert len(ahead) == len(in_turn)
+    for a, b in zip(ahead, in_turn, strict=True):
+        np.testing.assert_array_equal(a.detections.xyxy, b.detections.xyxy)
+        np.testing.assert_array_equal(a.detections.track_id, b.detections.track_id)
+    passages = [e for e in events_ahead if isinstance(e, VehiclePassage)]
+    assert len(passages) == 1 and passages[0].movement == "T"
+    assert [type(e).__name__ for e in events_ahead] == [type(e).__name__ for e in events_in_turn]
+
+
+def test_process_stream_can_stop_early() -> None:
+    results, _, _, _ = _stream_run(1, stop_after=5)
+    assert len(results) == 5

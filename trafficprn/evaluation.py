@@ -29,6 +29,7 @@ dropouts and false positives: the same scores then measure tracking and analytic
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import time
 from collections import Counter, defaultdict
@@ -202,6 +203,7 @@ def run_scene(
     `pipeline_factory(site, camera, detector, sinks)` on every frame; events also go to `sinks`."""
     from trafficprn.camera.sources import open_source
     from trafficprn.config import load_site
+    from trafficprn.pipeline import stream_results
 
     site = load_site(scene.site_path)
     camera = site.cameras[0]
@@ -211,15 +213,13 @@ def run_scene(
     tracks: list[Detections] = []
     last_ts = float(scene.info["start_ts"])
     t0 = time.perf_counter()
+    frames = source if max_frames is None else itertools.islice(source, max_frames)
     try:
-        for frame, meta in source:
-            result = pipeline.process(frame, meta)
+        for _, meta, result in stream_results(pipeline, frames):
             tracks.append(result.detections)
             last_ts = meta.ts
             if progress is not None:
                 progress(1)
-            if max_frames is not None and len(tracks) >= max_frames:
-                break
     finally:
         source.close()
     pipeline.finish(last_ts + 1.0 / float(scene.info.get("fps", 10)))

@@ -9,11 +9,17 @@ plates read a few perspective crops per track (largest box so far, at most every
 `crop_every` frames), so their cost per frame stays small; colour is classified on a
 background thread (`colour_workers`), plates on the fuser's, so that on a box with a
 spare core neither holds up the frame loop.
+
+`process_stream(frames)` is `process` over a stream with the detector one frame ahead on
+its own thread: while frame k is tracked, analysed and cropped, frame k+1 is already being
+detected (ONNX Runtime releases the GIL). On a 2-core box the detector's core then never
+waits for the Python stages. Results come in frame order, the same as `process` gives.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -64,6 +70,7 @@ class PipelineParams:
     # On an overhead 1280 px fisheye plates span 2-20 px and OCR there only burns CPU.
     plate_width_m: float = 0.52
     min_plate_width_px: float = 40.0
+    detect_ahead: int = 1  # process_stream: frames detected ahead of the analytics (0: in turn)
     analytics: AnalyticsParams = field(default_factory=AnalyticsParams)
 
 
@@ -158,6 +165,7 @@ class Pipeline:
             from trafficprn.camera.crops import VehicleCropper
 
             self.cropper = VehicleCropper(camera.lens)
+        self._detect_pool: ThreadPoolExecutor | None = None
         self._colour_pool: ThreadPoolExecutor | None = None
         if colour is not None and p.colour_workers > 0:
             self._colour_pool = ThreadPoolExecutor(max_workers=p.colour_workers, thread_name_prefix="colour")
@@ -167,11 +175,44 @@ class Pipeline:
 
     # ------------------------------------------------------------------ per frame
     def process(self, frame_bgr: np.ndarray, meta: FrameMeta) -> FrameResult:
+        return self.process_detections(self.detect(frame_bgr), meta, frame_bgr)
+
+    def detect(self, frame_bgr: np.ndarray) -> Detections:
+        """The detector's vehicles in the frame (class_id: VehicleClass values)."""
         raw = self.detector.detect(frame_bgr)
         vehicle_class = self.classes[raw.class_id] if len(raw) else np.zeros(0, dtype=np.int64)
         keep = vehicle_class >= 0
-        dets = Detections(xyxy=raw.xyxy[keep], confidence=raw.confidence[keep], class_id=vehicle_class[keep])
-        return self.process_detections(dets, meta, frame_bgr)
+        return Detections(xyxy=raw.xyxy[keep], confidence=raw.confidence[keep], class_id=vehicle_class[keep])
+
+    def process_stream(
+        self, frames: Iterable[tuple[np.ndarray, FrameMeta]]
+    ) -> Iterator[tuple[np.ndarray, FrameMeta, FrameResult]]:
+        """(frame, meta, result) for each frame, in order, with the detector running
+        `params.detect_ahead` frames ahead on its own thread. Stopping early (close the
+        generator) waits for the detections in flight and drops them."""
+        ahead = self.params.detect_ahead
+        if ahead <= 0:
+            for frame, meta in frames:
+                yield frame, meta, self.process(frame, meta)
+            return
+        if self._detect_pool is None:
+            self._detect_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="detect")
+        pending: deque[tuple[np.ndarray, FrameMeta, Future[Detections]]] = deque()
+        try:
+            for frame, meta in frames:
+                pending.append((frame, meta, self._detect_pool.submit(self.detect, frame)))
+                if len(pending) > ahead:
+                    f, m, fut = pending.popleft()
+                    yield f, m, self.process_detections(fut.result(), m, f)
+            while pending:
+                f, m, fut = pending.popleft()
+                yield f, m, self.process_detections(fut.result(), m, f)
+        finally:
+            for _, _, fut in pending:
+                fut.cancel()
+            for _, _, fut in pending:
+                if not fut.cancelled():
+                    fut.exception()  # wait; a failure of a dropped frame is not raised
 
     def process_detections(self, dets: Detections, meta: FrameMeta, frame_bgr: np.ndarray | None = None) -> FrameResult:
         """The stages after the detector: dets carry VehicleClass values as class_id."""
@@ -189,7 +230,11 @@ class Pipeline:
         return self._deliver(self.analytics.finish(ts), np.zeros(0, dtype=np.int64))
 
     def close(self) -> None:
-        """Stop the colour thread (the injected sinks and plate fuser belong to the caller)."""
+        """Stop the detector and colour threads (the injected sinks and plate fuser belong
+        to the caller)."""
+        if self._detect_pool is not None:
+            self._detect_pool.shutdown(wait=True, cancel_futures=True)
+            self._detect_pool = None
         if self._colour_pool is not None:
             self._colour_pool.shutdown(wait=True, cancel_futures=True)
             self._colour_pool = None
@@ -312,3 +357,12 @@ class Pipeline:
         if self._colour_pool is not None:
             return self._colour_pool.submit(colour.classify, crop)
         return colour.classify(crop)
+
+
+def stream_results(pipeline: Any, frames: Iterable[tuple[np.ndarray, FrameMeta]]) -> Iterator[tuple[np.ndarray, FrameMeta, Any]]:
+    """(frame, meta, result) per frame: the pipeline's `process_stream` (detector ahead) where
+    it has one, else its `process` in turn (any object with `process(frame, meta)`)."""
+    stream = getattr(pipeline, "process_stream", None)
+    if stream is not None:
+        return iter(stream(frames))
+    return ((frame, meta, pipeline.process(frame, meta)) for frame, meta in frames)

@@ -26,6 +26,7 @@ import numpy as np
 
 from trafficprn.config import CameraConfig
 from trafficprn.events import CameraStatus, Event, EventSink, PlateRead, QueueSample, VehiclePassage
+from trafficprn.pipeline import stream_results
 from trafficprn.types import Detections, FrameMeta
 
 log = logging.getLogger(__name__)
@@ -360,16 +361,20 @@ class Worker:
             if item is not None:
                 yield item
 
+    def _arrivals(self) -> Iterator[tuple[np.ndarray, FrameMeta]]:
+        """`_frames`, marking the camera up when frames arrive."""
+        for frame, meta in self._frames():
+            if not self.metrics.camera_up:
+                self._set_up(True, meta.ts, "frames arriving")
+            yield frame, meta
+
     def run(self, on_frame: Callable[[FrameMeta], None] | None = None) -> int:
         """Process until the source ends or `stop` is set; returns the frames processed."""
         dog = threading.Thread(target=self._watchdog, name="worker-watchdog", daemon=True)
         dog.start()
         last_ts: float | None = None
         try:
-            for frame, meta in self._frames():
-                if not self.metrics.camera_up:
-                    self._set_up(True, meta.ts, "frames arriving")
-                result = self.pipeline.process(frame, meta)
+            for frame, meta, result in stream_results(self.pipeline, self._arrivals()):
                 dets = getattr(result, "detections", None)
                 self.metrics.on_frame(len(dets) if dets is not None else 0, meta.ts)
                 if self.live is not None:

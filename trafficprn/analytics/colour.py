@@ -70,16 +70,21 @@ def _kmeans(points: np.ndarray, k: int, iters: int = 10) -> tuple[np.ndarray, np
     order = np.argsort(points[:, 0])
     centres = points[order[np.linspace(0, len(points) - 1, k + 2)[1:-1].astype(int)]].copy()
     labels = np.zeros(len(points), dtype=np.int64)
+    sq = (points**2).sum(axis=1)[:, None]
     for it in range(iters):
-        d = ((points[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+        # |p - c|^2 = |p|^2 - 2 p.c + |c|^2: one matrix product, no (N, k, D) temporary
+        d = sq - 2.0 * (points @ centres.T) + (centres**2).sum(axis=1)[None, :]
         new_labels = d.argmin(axis=1)
         if it > 0 and np.array_equal(new_labels, labels):
             break
         labels = new_labels
+        # members of each cluster as slices of the points sorted by label (one sort, not k masks)
+        order = np.argsort(labels, kind="stable")
+        bounds = np.searchsorted(labels[order], np.arange(k + 1))
+        grouped = points[order]
         for j in range(k):
-            members = points[labels == j]
-            if len(members):
-                centres[j] = np.median(members, axis=0)
+            if bounds[j + 1] > bounds[j]:
+                centres[j] = np.median(grouped[bounds[j] : bounds[j + 1]], axis=0)
     return centres, labels
 
 

@@ -193,3 +193,21 @@ def test_eval_on_spoiled_truth_scores_tracking_and_analytics(capsys):
     assert summary["frames"] == 200
     assert summary["tracking"]["mota"] > 0.7
     assert summary["queues"]["queue_mae_m"] < 3.0
+
+
+def test_ground_truth_below_the_models_resolution_is_ignored():
+    """8 px at a 416 input is 24.6 px on the 1280 px demo frame; without a model input (a
+    truth run) the rule is 8 px on the frame. Both detection scores are reported."""
+    from trafficprn.evaluation import min_box_at_input
+
+    scene = load_scene(demo_scene_dir())
+    run = perfect_run(scene)
+    assert min_box_at_input(scene, run) == 8.0
+    run.extra["input_size"] = (416, 416)
+    assert min_box_at_input(scene, run) == pytest.approx(8 * 1280 / 416)
+    s = score_scene(scene, run)
+    assert s["detection"]["min_box_px"] == pytest.approx(8 * 1280 / 416)
+    assert s["detection_all"]["min_box_px"] == 8.0
+    assert s["detection"]["map50"] == pytest.approx(1.0) and s["detection_all"]["map50"] == pytest.approx(1.0)
+    run.extra["input_size"] = (1280, 1280)  # no shrinking: the plain rule
+    assert min_box_at_input(scene, run) == 8.0 and score_scene(scene, run)["detection_all"] is None

@@ -47,7 +47,8 @@ def register(subparsers: Any) -> None:
     e.add_argument("--model", default=None, help="detector model (default: the scene camera's, usually bundled)")
     e.add_argument("--threads", type=int, default=None, help="detector threads (default: the site's)")
     e.add_argument("--max-frames", type=int, default=None, help="stop after this many frames")
-    e.add_argument("--min-box-px", type=float, default=8.0, help="ignore smaller ground-truth boxes for mAP/MOT")
+    e.add_argument("--min-box-px", type=float, default=None,
+                   help="ignore smaller ground-truth boxes for mAP/MOT (default: 8 px at the model's input)")
     e.add_argument("--truth", action="store_true",
                    help="instead of a detector, feed the true boxes spoiled by --noise/--dropout/--fp: scores "
                         "tracking and analytics alone")
@@ -126,7 +127,7 @@ def _detector(scene: Any, model: str | None, threads: int | None, record_confide
 
 
 def evaluate(scene_dir: Path, *, model: str | None, threads: int | None, sinks: list[Any] | None = None,
-             max_frames: int | None = None, progress: bool = True, min_box_px: float = 8.0,
+             max_frames: int | None = None, progress: bool = True, min_box_px: float | None = None,
              shift_s: float = 0.0, truth: Any = None) -> dict[str, Any]:
     """Run the pipeline on a scene (optionally moved `shift_s` seconds in time) and score it;
     with `truth` (a TruthNoise) on spoiled true boxes instead of a detector."""

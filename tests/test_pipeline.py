@@ -151,8 +151,8 @@ def test_plates_are_only_read_where_a_plate_spans_enough_pixels() -> None:
         detector = RenderedDetector()
         pipe = Pipeline(site, cam, detector, sinks=[ListSink()], plates=fuser,
                         params=PipelineParams(plate_wait_s=2.0, min_crop_px=12.0, min_plate_width_px=min_px))
-        width = pipe._plate_width_px(boxes)
         centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+        width = pipe._plate_width_px(centre)
         coarse = pipe.calibration.metres_per_px(centre)  # geometric mean of the two axes
         ok = np.isfinite(coarse)
         assert ok.any() and np.all(width[ok] >= 0.52 / coarse[ok] * 0.999)  # the finer axis: no fewer px

@@ -336,20 +336,15 @@ class Pipeline:
                     st.overlapped_colours.append(self._classify_colour(self.colour, crop))
             if self.plates is not None:
                 if plate_px is None:
-                    plate_px = self._plate_width_px(xyxy)
+                    plate_px = self._plate_width_px(centre)
                 if plate_px[i] >= p.min_plate_width_px:
                     self.plates.offer(tid, crop, area)
 
-    def _plate_width_px(self, xyxy: FloatArray) -> FloatArray:
-        """(N,) px that a plate `plate_width_m` wide spans at each box's centre, from the
+    def _plate_width_px(self, centre_px: FloatArray) -> FloatArray:
+        """(N,) px that a plate `plate_width_m` wide spans at each box centre (N, 2), from the
         ground calibration's finer axis there (0 where the centre sees no ground)."""
-        centre = np.column_stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, (xyxy[:, 1] + xyxy[:, 3]) / 2])
-        cal = self.calibration
-        base = cal.image_to_ground(centre)
-        step = np.minimum(np.linalg.norm(cal.image_to_ground(centre + [1.0, 0.0]) - base, axis=1),
-                          np.linalg.norm(cal.image_to_ground(centre + [0.0, 1.0]) - base, axis=1))
         with np.errstate(divide="ignore", invalid="ignore"):
-            width = self.params.plate_width_m / step
+            width = self.params.plate_width_m / self.calibration.finest_metres_per_px(centre_px)
         return np.asarray(np.where(np.isfinite(width), width, 0.0), dtype=np.float64)
 
     def _classify_colour(self, colour: ColourClassifier, crop: np.ndarray) -> Any:

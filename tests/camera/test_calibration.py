@@ -154,6 +154,19 @@ def test_pose_axes(make_lens_config: LensFactory, tilt: float, pixel_offset: tup
             assert value == pytest.approx(want, abs=1e-9)
 
 
+def test_finest_ground_scale_is_the_across_view_axis(make_lens_config: LensFactory) -> None:
+    """Looking straight down both image axes see the same ground per px; tilted, the axis
+    along the view is foreshortened, so the finer one is across it, finer than the mean."""
+    lens = make_lens(make_lens_config("equidistant"))
+    down = Calibration.from_pose(lens, PoseCalibration(height_m=5.0, tilt_deg=90.0))
+    np.testing.assert_allclose(down.finest_metres_per_px([[640, 640]]), down.metres_per_px([[640, 640]]), rtol=1e-3)
+    tilted = Calibration.from_pose(lens, PoseCalibration(height_m=5.0, tilt_deg=45.0))
+    px = [[640, 640]]
+    finest, mean = tilted.finest_metres_per_px(px)[0], tilted.metres_per_px(px)[0]
+    across = np.linalg.norm(tilted.image_to_ground([[641, 640]])[0] - tilted.image_to_ground(px)[0])
+    assert finest == pytest.approx(across) and finest < 0.9 * mean
+
+
 def test_from_camera_names_the_camera_and_point() -> None:
     from pathlib import Path
 

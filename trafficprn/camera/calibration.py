@@ -237,12 +237,22 @@ class Calibration:
 
     def metres_per_px(self, px: npt.ArrayLike) -> FloatArray:
         """(N,) local ground scale at image px: metres per pixel (geometric mean of both axes)."""
-        p = as_points(px, "px")
-        base = self.image_to_ground(p)
-        dx = self.image_to_ground(p + [1.0, 0.0]) - base
-        dy = self.image_to_ground(p + [0.0, 1.0]) - base
+        dx, dy = self._ground_steps(px)
         area = np.abs(dx[:, 0] * dy[:, 1] - dx[:, 1] * dy[:, 0])
         return np.asarray(np.sqrt(area), dtype=np.float64)
+
+    def finest_metres_per_px(self, px: npt.ArrayLike) -> FloatArray:
+        """(N,) metres of ground one pixel step spans at image px along the finer of the two
+        image axes: the most ground detail the view resolves there (on an oblique view the
+        across-the-view axis; the along-the-view one is foreshortened)."""
+        dx, dy = self._ground_steps(px)
+        return np.asarray(np.minimum(np.linalg.norm(dx, axis=1), np.linalg.norm(dy, axis=1)), dtype=np.float64)
+
+    def _ground_steps(self, px: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+        """(N, 2) ground m moved by one px step along image x and along image y at px."""
+        p = as_points(px, "px")
+        base = self.image_to_ground(p)
+        return self.image_to_ground(p + [1.0, 0.0]) - base, self.image_to_ground(p + [0.0, 1.0]) - base
 
 
 def _pose_ground(lens: Lens, rot: FloatArray, height_m: float, px: FloatArray) -> FloatArray:

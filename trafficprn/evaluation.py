@@ -155,6 +155,8 @@ class TruthDetector:
         self.image_size = np.array([float(w), float(h)])
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
+        from trafficprn.track.motscore import spoil_boxes
+
         if self.index >= len(self.frames):
             raise InputError(f"TruthDetector: the scene has {len(self.frames)} frames of truth, asked for more")
         objects = [o for o in self.frames[self.index]["objects"]
@@ -163,11 +165,8 @@ class TruthDetector:
         n, rng = self.noise, self.rng
         boxes = np.array([o["xyxy"] for o in objects], dtype=np.float64).reshape(-1, 4)
         cls = np.array([VEHICLE_CLASSES.index(o["class"]) for o in objects], dtype=np.int64)
-        keep = rng.random(len(boxes)) >= n.dropout
-        b, c = boxes[keep], cls[keep]
-        wh = np.concatenate([b[:, 2:] - b[:, :2]] * 2, axis=1)
-        b = b + rng.normal(0.0, 1.0, b.shape) * n.noise * wh
-        b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1.0)
+        b, keep = spoil_boxes(boxes, rng, n.noise, n.dropout)
+        c = cls[keep]
         conf = rng.uniform(0.4, 1.0, len(b))
         n_fp = int(rng.poisson(n.fp * len(boxes)))
         if n_fp:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from trafficprn.errors import DependencyError
 from trafficprn.types import FloatArray
@@ -22,6 +23,20 @@ class MotScores:
     misses: int
     false_positives: int
     gt_objects: int
+
+
+def spoil_boxes(
+    xyxy: FloatArray, rng: np.random.Generator, noise_frac: float, dropout: float
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """(kept boxes (M, 4), keep mask (N,)) of true boxes (N, 4) x1 y1 x2 y2: each is kept with
+    probability 1 - dropout and its corners jittered by N(0, noise_frac * box size); a box
+    keeps at least 1 px of width and height."""
+    keep = rng.random(len(xyxy)) >= dropout
+    b = np.asarray(xyxy, dtype=np.float64)[keep]
+    wh = np.concatenate([b[:, 2:] - b[:, :2]] * 2, axis=1)
+    b = b + rng.normal(0.0, 1.0, b.shape) * noise_frac * wh
+    b[:, 2:] = np.maximum(b[:, 2:], b[:, :2] + 1.0)
+    return b, keep
 
 
 def noisy_detections(
@@ -40,15 +55,10 @@ def noisy_detections(
     fp_rate of the true boxes in number, on random frames.
     """
     gt = np.asarray(gt, dtype=np.float64)
-    keep = rng.random(len(gt)) >= dropout
+    xyxy, keep = spoil_boxes(np.column_stack([gt[:, 2:4], gt[:, 2:4] + gt[:, 4:6]]), rng, noise_frac, dropout)
     kept = gt[keep]
-    wh = kept[:, 4:6]
-    jitter = rng.normal(0.0, 1.0, (len(kept), 4)) * noise_frac * np.concatenate([wh, wh], axis=1)
-    x1y1 = kept[:, 2:4] + jitter[:, :2]
-    x2y2 = kept[:, 2:4] + wh + jitter[:, 2:]
-    x2y2 = np.maximum(x2y2, x1y1 + 1.0)
     dets = np.column_stack(
-        [kept[:, 0], -np.ones(len(kept)), x1y1, x2y2 - x1y1, rng.uniform(0.5, 1.0, len(kept))]
+        [kept[:, 0], -np.ones(len(kept)), xyxy[:, :2], xyxy[:, 2:] - xyxy[:, :2], rng.uniform(0.5, 1.0, len(kept))]
     )
     n_fp = int(round(fp_rate * len(gt)))
     if n_fp and len(gt):

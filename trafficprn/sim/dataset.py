@@ -80,7 +80,7 @@ def random_scenario(rng: np.random.Generator, index: int) -> Scenario:
     return parse_scenario(data, source=f"random-{index}")
 
 
-def random_camera(rng: np.random.Generator, fisheye_share: float = 0.6) -> SimCamera:
+def random_camera(rng: np.random.Generator, fisheye_share: float = DatasetOptions.fisheye_share) -> SimCamera:
     """A random overhead fisheye (`fisheye_share` of the draws) or pole pinhole."""
     if rng.random() < fisheye_share:
         w = 1280

@@ -44,6 +44,7 @@ import numpy as np
 
 from trafficprn.errors import DependencyError, InputError
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
+from trafficprn.track.motscore import spoil_boxes
 from trafficprn.types import Detections, Detector, VehicleClass
 
 VEHICLE_CLASSES = [c.label for c in VehicleClass if c != VehicleClass.PERSON]
@@ -155,8 +156,6 @@ class TruthDetector:
         self.image_size = np.array([float(w), float(h)])
 
     def detect(self, image_bgr: np.ndarray) -> Detections:
-        from trafficprn.track.motscore import spoil_boxes
-
         if self.index >= len(self.frames):
             raise InputError(f"TruthDetector: the scene has {len(self.frames)} frames of truth, asked for more")
         objects = [o for o in self.frames[self.index]["objects"]

@@ -23,12 +23,15 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
+from trafficprn.config import DetectorConfig
+from trafficprn.datasets.formats import LabelledImage, read_labelled
 from trafficprn.detect.classes import to_vehicle_class
 from trafficprn.detect.metrics import MapAccumulator, average_precision, match_predictions
 from trafficprn.errors import InputError
@@ -266,3 +269,64 @@ def draw(scored: Scored, confidence: float) -> np.ndarray:
         label = f"{VEHICLE_CLASSES[int(cls)]} {conf:.2f}"
         cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 255), 1, cv2.LINE_AA)
     return out
+
+
+def operating_confidence() -> float:
+    """The confidence the pipeline runs the detector with by default (`detector.confidence`)."""
+    return float(DetectorConfig.model_fields["confidence"].default)
+
+
+@dataclass(frozen=True)
+class LoadedSet:
+    """A labelled folder read for scoring: each image's label and its truth in our classes."""
+
+    images: list[LabelledImage]
+    truths: list[Truth]
+    dropped: dict[str, int]  # boxes of classes that are not vehicles (person, ...), by name
+
+
+def load_set(path: Path) -> LoadedSet:
+    """Read a YOLO / VOC / COCO labelled set (see `formats.read_labelled`) into our classes.
+
+    Class names are mapped by `to_vehicle_class` (car, bus, truck, motorcycle/motorbike,
+    bicycle); boxes of other classes are left out and counted in `dropped`.
+    """
+    images = read_labelled(path)
+    if not images:
+        raise InputError(f"{path}: no labelled images found")
+    truths: list[Truth] = []
+    dropped: dict[str, int] = {}
+    for im in images:
+        ids = []
+        for name in im.class_names:
+            vc = to_vehicle_class(name)
+            if vc is None or vc is VehicleClass.PERSON:
+                dropped[name] = dropped.get(name, 0) + 1
+                ids.append(-1)
+            else:
+                ids.append(int(vc))
+        keep = np.asarray(ids, dtype=np.int64) >= 0
+        truths.append(Truth.of(im.boxes_xyxy[keep], np.asarray(ids, dtype=np.int64)[keep]))
+    return LoadedSet(images, truths, dropped)
+
+
+def read_image(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"{path}: cannot decode image")
+    return image
+
+
+def score_set(
+    detector: ImageDetector, data: LoadedSet, confidence: float, pictures: Path | None = None
+) -> RealEvalResult:
+    """Score `detector` (run at `AP_CONFIDENCE` or lower) on `data`; `pictures`: write each
+    image with truth and the boxes at `confidence` there."""
+    acc = RealEvalAccumulator(confidence)
+    pairs = ((read_image(im.path), truth) for im, truth in zip(data.images, data.truths, strict=True))
+    if pictures is not None:
+        pictures.mkdir(parents=True, exist_ok=True)
+    for im, scored in zip(data.images, evaluate(detector, pairs, acc), strict=True):
+        if pictures is not None:
+            cv2.imwrite(str(pictures / f"{im.path.stem}.jpg"), draw(scored, confidence))
+    return acc.result()

@@ -113,6 +113,7 @@ def _detector(scene: Any, model: str | None, threads: int | None, record_confide
     from trafficprn.config import load_site
     from trafficprn.detect.runtime import load_detector
     from trafficprn.evaluation import RecordingDetector, TruthDetector
+    from trafficprn.view_detector import ViewDetector
 
     camera = load_site(scene.site_path).cameras[0]
     cfg = camera.detector
@@ -123,7 +124,7 @@ def _detector(scene: Any, model: str | None, threads: int | None, record_confide
         name = str(scene.root / name)
     low = cfg.confidence if record_confidence is None else min(record_confidence, cfg.confidence)
     inner = load_detector(name, confidence=low, nms_iou=cfg.nms_iou, threads=threads or cfg.threads)
-    return RecordingDetector(inner, confidence=cfg.confidence)
+    return RecordingDetector(ViewDetector.for_camera(inner, camera), confidence=cfg.confidence)
 
 
 def evaluate(scene_dir: Path, *, model: str | None, threads: int | None, sinks: list[Any] | None = None,

@@ -114,8 +114,11 @@ def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site
     if detector is None:
         from trafficprn.detect.runtime import load_detector
 
+        from trafficprn.view_detector import ViewDetector
+
         detector = load_detector(_model_path(det_cfg.model, site_path), confidence=det_cfg.confidence,
                                  nms_iou=det_cfg.nms_iou, threads=det_cfg.threads)
+        detector = ViewDetector.for_camera(detector, camera)
     privacy = PlatePrivacy.from_config(site.privacy, settings.plate_secret)
     plates = None
     if privacy.reads_plates:

@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 
 from trafficprn.errors import DependencyError, InputError
-from trafficprn.events import ListSink, QueueSample, VehiclePassage
+from trafficprn.events import HEARTBEAT_S, CameraStatus, Heartbeat, ListSink, QueueSample, VehiclePassage
 from trafficprn.track.motscore import spoil_boxes
 from trafficprn.types import Detections, Detector, VehicleClass
 
@@ -190,6 +190,32 @@ class SceneRun:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+class _SceneHeartbeats:
+    """Camera status and a heartbeat every `HEARTBEAT_S` of footage time, into `sinks`."""
+
+    def __init__(self, site: str, camera: str, sinks: list[Any]):
+        self.site, self.camera, self.sinks = site, camera, sinks
+        self.last: float | None = None
+
+    def _emit(self, event: Any) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    def frame(self, ts: float, frames: int) -> None:
+        if not self.sinks:
+            return
+        if self.last is None:
+            self._emit(CameraStatus(self.camera, ts, True, "scene started", site=self.site))
+        if self.last is None or ts - self.last >= HEARTBEAT_S:
+            self._emit(Heartbeat(self.camera, ts, True, frames, frames, site=self.site))
+            self.last = ts
+
+    def end(self, ts: float, frames: int) -> None:
+        if self.sinks and self.last is not None:
+            self._emit(Heartbeat(self.camera, ts, True, frames, frames, site=self.site))
+            self._emit(CameraStatus(self.camera, ts, False, "scene ended", site=self.site))
+
+
 def run_scene(
     scene: Scene,
     pipeline_factory: Callable[[Any, Any, Detector, list[Any]], Any],
@@ -214,15 +240,21 @@ def run_scene(
     last_ts = float(scene.info["start_ts"])
     t0 = time.perf_counter()
     frames = source if max_frames is None else itertools.islice(source, max_frames)
+    # Liveness for a store among `sinks`: status and heartbeats in footage time, as a
+    # worker processing recorded video writes them, so the scene's intervals count as watched.
+    beats = _SceneHeartbeats(site.site.name, camera.name, sinks or [])
     try:
         for _, meta, result in stream_results(pipeline, frames):
             tracks.append(result.detections)
             last_ts = meta.ts
+            beats.frame(meta.ts, len(tracks))
             if progress is not None:
                 progress(1)
     finally:
         source.close()
-    pipeline.finish(last_ts + 1.0 / float(scene.info.get("fps", 10)))
+    end_ts = last_ts + 1.0 / float(scene.info.get("fps", 10))
+    pipeline.finish(end_ts)
+    beats.end(end_ts, len(tracks))
     seconds = time.perf_counter() - t0
     for close in (getattr(pipeline, "close", None), getattr(getattr(pipeline, "plates", None), "close", None)):
         if close is not None:

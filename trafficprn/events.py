@@ -8,9 +8,42 @@ from typing import Any, Literal, Protocol
 
 Movement = Literal["L", "T", "R", "U"]
 
+HEARTBEAT_S = 10.0  # a worker's heartbeat period (settings.heartbeat_s)
+
 
 def new_uuid() -> str:
+    """A random id: for events made by hand (tests, imports). The pipeline derives its
+    events' ids from what they describe (`event_uuid`)."""
     return str(uuid_lib.uuid4())
+
+
+# Fixed namespace of trafficprn's derived event ids (a uuid5 of a URL-like name).
+EVENT_NAMESPACE = uuid_lib.uuid5(uuid_lib.NAMESPACE_URL, "https://trafficprn.org/events")
+
+
+def source_identity(source: str) -> str:
+    """What identifies footage across runs: a file by its name (so a copy or a moved file
+    is the same footage), a stream by its URL without credentials."""
+    if "://" not in source:
+        return source.replace("\\", "/").rsplit("/", 1)[-1]
+    scheme, rest = source.split("://", 1)
+    host = rest.rsplit("@", 1)[-1]
+    return f"{scheme}://{host}"
+
+
+def event_uuid(kind: str, site: str, camera: str, source: str, first_seen_ts: float, track_id: int) -> str:
+    """The id of an event derived from what it describes, so the same footage processed
+    again (a re-run after a crash, a replay) gives the same ids and the database skips
+    them (`INSERT ... ON CONFLICT DO NOTHING` on the unique uuid).
+
+    Inputs: `kind` ("passage", "plate_read"), the site name, the camera name, the
+    footage's `source_identity`, the track's first-seen time (footage time, rounded to
+    the millisecond) and its track id. Tracking is deterministic for the same frames and
+    timestamps, so these are the same on every run of the same footage with the same
+    `--start`; live footage differs in time, and so in id.
+    """
+    name = f"{kind}|{site}|{camera}|{source}|{first_seen_ts:.3f}|{int(track_id)}"
+    return str(uuid_lib.uuid5(EVENT_NAMESPACE, name))
 
 
 @dataclass(frozen=True)
@@ -44,6 +77,7 @@ class VehiclePassage:
     plate_confidence: float | None = None
     extras: dict[str, Any] = field(default_factory=dict)
     uuid: str = field(default_factory=new_uuid)
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +92,7 @@ class QueueSample:
     ts: float
     length_m: float
     vehicles: int
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +109,7 @@ class PlateRead:
     plate_text: str | None = None
     plate_hash: str | None = None
     uuid: str = field(default_factory=new_uuid)
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,18 +117,43 @@ class PlateRead:
 
 @dataclass(frozen=True)
 class CameraStatus:
-    """A camera went up or down at `ts`."""
+    """A camera went up or down at `ts`. A down status also records a loss the worker
+    could not avoid (events it had to drop): it flags the intervals it falls in."""
 
     camera: str
     ts: float
     up: bool
     reason: str = ""
+    site: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-Event = VehiclePassage | QueueSample | PlateRead | CameraStatus
+@dataclass(frozen=True)
+class Heartbeat:
+    """A worker's sign of life, every `heartbeat_s` (10 s) while it runs, frames or not.
+
+    `up`: frames arrive; frames_seen / frames_processed: since the worker started;
+    events_pending: in its spool, not yet in the database; events_dropped: since start,
+    events it could not keep (spool disk full and its memory buffer too).
+    An interval is complete only where up heartbeats cover it (`store.liveness`).
+    """
+
+    camera: str
+    ts: float
+    up: bool
+    frames_seen: int = 0
+    frames_processed: int = 0
+    events_pending: int = 0
+    events_dropped: int = 0
+    site: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+Event = VehiclePassage | QueueSample | PlateRead | CameraStatus | Heartbeat
 
 
 class EventSink(Protocol):

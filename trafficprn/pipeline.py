@@ -28,7 +28,16 @@ import numpy as np
 
 from trafficprn.analytics.tracks import AnalyticsParams, TrafficAnalytics
 from trafficprn.config import CameraConfig, SiteConfig
-from trafficprn.events import Event, EventSink, PlateRead, VehiclePassage
+from trafficprn.events import (
+    CameraStatus,
+    Event,
+    EventSink,
+    PlateRead,
+    QueueSample,
+    VehiclePassage,
+    event_uuid,
+    source_identity,
+)
 from trafficprn.track.sort import SortTracker
 from trafficprn.types import Detections, Detector, FloatArray, FrameMeta, IntArray, VehicleClass
 
@@ -140,10 +149,14 @@ class Pipeline:
         privacy: PlatePrivacy | None = None,
         params: PipelineParams | None = None,
         calibration: Any = None,
+        source: str | None = None,
     ):
         from trafficprn.camera.calibration import Calibration
 
         self.site = site
+        # What the derived event ids name as the footage: `source` (process: the video
+        # file), else the camera's configured source.
+        self.source_id = source_identity(source if source is not None else camera.source)
         self.camera = camera
         self.detector = detector
         self.sinks = sinks
@@ -243,14 +256,16 @@ class Pipeline:
     def _deliver(self, events: list[Event], live: IntArray) -> list[Event]:
         self._retire(live)
         out: list[Event] = []
-        for ev in events:
+        for ev in map(self._stamp, events):
             if isinstance(ev, VehiclePassage):
                 ev = self._enrich(ev)
                 if ev.plate_confidence is not None and (ev.plate_text or ev.plate_hash):
                     out.append(ev)
                     out.append(
-                        PlateRead(self.camera.name, ev.track_id, ev.passage_ts, ev.plate_confidence,
-                                  ev.plate_text, ev.plate_hash)
+                        self._stamp(
+                            PlateRead(self.camera.name, ev.track_id, ev.passage_ts, ev.plate_confidence,
+                                      ev.plate_text, ev.plate_hash)
+                        )
                     )
                     continue
             out.append(ev)
@@ -258,6 +273,20 @@ class Pipeline:
             for sink in self.sinks:
                 sink.emit(ev)
         return out
+
+    def _stamp(self, ev: Event) -> Event:
+        """The event with this site's name and, for passages and plate reads, the id
+        derived from what it describes (`events.event_uuid`)."""
+        site = self.site.site.name
+        if isinstance(ev, VehiclePassage):
+            uid = event_uuid("passage", site, ev.camera, self.source_id, ev.first_seen_ts, ev.track_id)
+            return replace(ev, site=site, uuid=uid)
+        if isinstance(ev, PlateRead):
+            uid = event_uuid("plate_read", site, ev.camera, self.source_id, ev.ts, ev.track_id)
+            return replace(ev, site=site, uuid=uid)
+        if isinstance(ev, QueueSample | CameraStatus):
+            return replace(ev, site=site)
+        return ev
 
     def _retire(self, live: IntArray) -> None:
         """Move crop results of tracks the tracker dropped into a small bounded store."""

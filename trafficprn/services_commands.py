@@ -103,9 +103,10 @@ def _model_path(model: str, site_path: str) -> str:
 
 
 def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site_path: str, *,
-                   detector: Any = None) -> Any:
+                   detector: Any = None, source: str | None = None) -> Any:
     """Pipeline with the camera's detector (or `detector`), colour and, per privacy mode,
-    plate reading."""
+    plate reading. `source`: the footage, when not the camera's own source (its identity
+    goes into the event ids)."""
     from trafficprn.analytics.colour import ColourClassifier
     from trafficprn.analytics.privacy import PlatePrivacy
     from trafficprn.pipeline import Pipeline
@@ -113,7 +114,6 @@ def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site
     det_cfg = camera.detector
     if detector is None:
         from trafficprn.detect.runtime import load_detector
-
         from trafficprn.view_detector import ViewDetector
 
         detector = load_detector(_model_path(det_cfg.model, site_path), confidence=det_cfg.confidence,
@@ -128,7 +128,8 @@ def build_pipeline(site: Any, camera: Any, sinks: list[Any], settings: Any, site
             plates = TrackPlateFuser(PlateReader(site.privacy.plate_format))
         except TrafficPRNError as exc:
             log.warning("plate reading disabled: %s", exc)
-    return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=plates, privacy=privacy)
+    return Pipeline(site, camera, detector, sinks=sinks, colour=ColourClassifier(), plates=plates, privacy=privacy,
+                    source=source)
 
 
 def _spool(settings: Any, given: str | None, name: str) -> Path:
@@ -218,7 +219,8 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
     except BaseException:
         sink.close()
         raise
-    worker = Worker(camera, source, pipeline, counted, metrics, live)
+    worker = Worker(camera, source, pipeline, counted, metrics, live, site=site.site.name,
+                    heartbeat_s=settings.heartbeat_s, clock="wall", sink_stats=lambda: sink.stats)
     if stop is not None:
 
         def relay() -> None:  # an outside stop request ends the worker loop
@@ -324,12 +326,14 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     sink = _database_sink(settings.database_url, spool_dir)
     counted = CountingSink(sink, metrics)
     try:
-        pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector)
+        pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector,
+                                  source=str(video))
         source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start_ts)
     except BaseException:
         sink.close()
         raise
-    worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0)
+    worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0, site=site.site.name,
+                    heartbeat_s=settings.heartbeat_s, clock="footage", sink_stats=lambda: sink.stats)
     bar = tqdm(total=n_frames or None, unit="frame", disable=not progress, file=sys.stderr, desc=camera.name,
                dynamic_ncols=True)
     seen = {"index": -1}

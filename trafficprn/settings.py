@@ -17,3 +17,7 @@ class Settings(BaseSettings):
     site_path: str | None = Field(None, description="Path of site.yaml, for the API's camera list and setup page.")
     spool_dir: str = Field("spool", description="Where the event sink spools while the DB is down.")
     debug: bool = Field(False, description="Print tracebacks on errors.")
+    heartbeat_s: float = Field(10.0, gt=0, description="Seconds between a worker's heartbeats.")
+    stale_s: float = Field(
+        30.0, gt=0, description="A camera without a heartbeat for this long is stale; its time counts as missing."
+    )

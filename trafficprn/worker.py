@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 
 from trafficprn.config import CameraConfig
-from trafficprn.events import CameraStatus, Event, EventSink, PlateRead, QueueSample, VehiclePassage
+from trafficprn.events import CameraStatus, Event, EventSink, Heartbeat, PlateRead, QueueSample, VehiclePassage
 from trafficprn.pipeline import stream_results
 from trafficprn.types import Detections, FrameMeta
 
@@ -318,19 +318,32 @@ class WorkerHTTP:
 
 # ---------------------------------------------------------------- the loop
 class Worker:
-    """Runs frames from `source` through `pipeline`; `sink` gets camera status changes.
+    """Runs frames from `source` through `pipeline`; `sink` gets camera status changes
+    and heartbeats.
 
     `source` iterates (frame_bgr, FrameMeta) and may have `.stats` and `.close()`.
     `result.detections` of each processed frame feeds the live view. A watchdog marks
     the camera down after `down_after_s` without frames and up again when they return.
+
+    Heartbeats (`events.Heartbeat`) go out every `heartbeat_s`, frames or not, so a
+    camera that never connects reads down and a worker that dies reads stale. `clock`:
+    "wall" (live cameras: the watchdog beats on the wall clock) or "footage" (recorded
+    video: the frame loop beats every `heartbeat_s` of footage time, so the footage's
+    intervals are covered). `sink_stats()` gives the sink's pending and dropped counts.
     """
 
     def __init__(self, camera: CameraConfig, source: Any, pipeline: FrameProcessor, sink: EventSink,
-                 metrics: WorkerMetrics, live: LiveFrames | None = None, *, down_after_s: float = 5.0):
+                 metrics: WorkerMetrics, live: LiveFrames | None = None, *, down_after_s: float = 5.0,
+                 site: str = "", heartbeat_s: float = 10.0, clock: str = "wall",
+                 sink_stats: Callable[[], Any] = lambda: None):
+        if clock not in ("wall", "footage"):
+            raise ValueError(f"clock must be 'wall' or 'footage', got {clock!r}")
         self.camera, self.source, self.pipeline, self.sink = camera, source, pipeline, sink
         self.metrics, self.live, self.down_after_s = metrics, live, down_after_s
+        self.site, self.heartbeat_s, self.clock, self.sink_stats = site, heartbeat_s, clock, sink_stats
         self.stop = threading.Event()
         self._status_lock = threading.Lock()
+        self._last_beat_ts: float | None = None
 
     def _set_up(self, up: bool, ts: float, reason: str) -> None:
         with self._status_lock:
@@ -338,13 +351,37 @@ class Worker:
                 return
             self.metrics.camera_up = up
         (log.info if up else log.warning)("camera %s %s: %s", self.camera.name, "up" if up else "down", reason)
-        self.sink.emit(CameraStatus(camera=self.camera.name, ts=ts, up=up, reason=reason))
+        self._emit(CameraStatus(camera=self.camera.name, ts=ts, up=up, reason=reason, site=self.site))
+        self.heartbeat(ts, up)  # coverage starts (or stops) exactly here, not at the next beat
+
+    def _emit(self, event: Event) -> None:
+        try:
+            self.sink.emit(event)
+        except Exception:  # a status or heartbeat that cannot be kept must not stop the camera
+            log.exception("camera %s: could not record %s", self.camera.name, type(event).__name__)
+
+    def heartbeat(self, ts: float, up: bool | None = None) -> None:
+        """Write one heartbeat at `ts` (the camera's state unless `up` is given)."""
+        source = getattr(self.source, "stats", None)
+        sink = self.sink_stats()
+        processed = self.metrics.frames
+        self._last_beat_ts = ts
+        self._emit(Heartbeat(
+            camera=self.camera.name, ts=ts, up=self.metrics.camera_up if up is None else up,
+            frames_seen=processed + int(getattr(source, "dropped", 0) or 0), frames_processed=processed,
+            events_pending=int(getattr(sink, "pending", 0) or 0), events_dropped=int(getattr(sink, "dropped", 0) or 0),
+            site=self.site,
+        ))
 
     def _watchdog(self) -> None:
-        while not self.stop.wait(1.0):
+        next_beat = time.monotonic()
+        while not self.stop.wait(min(1.0, self.heartbeat_s)):
             last = self.metrics.last_frame_wall
             if self.metrics.camera_up and last is not None and time.monotonic() - last > self.down_after_s:
                 self._set_up(False, time.time(), f"no frames for {self.down_after_s:g} s")
+            if self.clock == "wall" and time.monotonic() >= next_beat:
+                next_beat = time.monotonic() + self.heartbeat_s
+                self.heartbeat(time.time())
 
     def _frames(self) -> Iterator[tuple[np.ndarray, FrameMeta]]:
         """Frames until the source ends or `stop` is set. A live source is polled with a
@@ -370,6 +407,8 @@ class Worker:
 
     def run(self, on_frame: Callable[[FrameMeta], None] | None = None) -> int:
         """Process until the source ends or `stop` is set; returns the frames processed."""
+        if self.clock == "wall":
+            self.heartbeat(time.time())  # at once: a camera that never connects reads down, not unknown
         dog = threading.Thread(target=self._watchdog, name="worker-watchdog", daemon=True)
         dog.start()
         last_ts: float | None = None
@@ -380,13 +419,20 @@ class Worker:
                 if self.live is not None:
                     self.live.update(frame, dets)
                 last_ts = meta.ts
+                if self.clock == "footage" and (
+                    self._last_beat_ts is None or meta.ts - self._last_beat_ts >= self.heartbeat_s
+                ):
+                    self.heartbeat(meta.ts)
                 if on_frame is not None:
                     on_frame(meta)
         finally:
             self.stop.set()
             if last_ts is not None:
                 self.pipeline.finish(last_ts)
-                self._set_up(False, last_ts, "source ended or worker stopped")
+                end_ts = last_ts if self.clock == "footage" else max(last_ts, time.time())
+                if self.metrics.camera_up:
+                    self.heartbeat(end_ts)  # the last stretch watched is covered
+                self._set_up(False, end_ts, "source ended or worker stopped")
             close = getattr(self.source, "close", None)
             if close is not None:
                 close()

@@ -17,9 +17,10 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from trafficprn.config import dump_site, parse_site
-from trafficprn.events import CameraStatus, Event, QueueSample, VehiclePassage
+from trafficprn.events import CameraStatus, Event, Heartbeat, QueueSample, VehiclePassage
 from trafficprn.store.db import make_engine
 from trafficprn.store.repository import write_events
+from trafficprn.store.testing import heartbeats
 
 TZ = "Europe/Berlin"
 CAMERA = "cam-1"
@@ -111,8 +112,15 @@ def queue_samples() -> list[QueueSample]:
     return out
 
 
+WATCHED = (DAY0 - 3600, DAY0 + 86400 + 3600)  # the worker's heartbeats span the seeded day
+
+
+def beats() -> list[Heartbeat]:
+    return heartbeats(CAMERA, *WATCHED, down=[DOWN])
+
+
 def all_events() -> list[Event]:
-    return [*statuses(), *passages(), *queue_samples()]
+    return [*statuses(), *beats(), *passages(), *queue_samples()]
 
 
 def seed(url: str, events: list[Event] | None = None) -> None:

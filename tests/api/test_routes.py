@@ -35,8 +35,10 @@ def test_cameras_status_and_uptime(client: TestClient) -> None:
     cams = client.get("/api/cameras").json()
     assert [c["name"] for c in cams] == [seeding.CAMERA]
     cam = cams[0]
-    assert cam["status"] == "up" and cam["since_ts"] == pytest.approx(seeding.DOWN[1])
-    assert cam["uptime_s"] > 0 and cam["live"] is False
+    # the seeded worker's last heartbeat was months ago: stale, not "up" for ever
+    assert cam["status"] == "stale" and cam["since_ts"] == pytest.approx(seeding.WATCHED[1])
+    assert cam["last_heartbeat_ts"] == pytest.approx(seeding.WATCHED[1]) and "no heartbeat" in cam["reason"]
+    assert cam["uptime_s"] is None and cam["live"] is False
     assert cam["legs"] == ["N", "E", "S", "W"] and cam["lanes"] == ["N-1", "S-1"]
 
 

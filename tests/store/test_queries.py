@@ -14,7 +14,7 @@ from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, PlateRead, QueueSample, VehiclePassage
 from trafficprn.store import db as store_db
 from trafficprn.store import queries, repository
-from trafficprn.store.testing import make_passage
+from trafficprn.store.testing import heartbeats, make_passage
 from trafficprn.timebins import interval_start
 
 T0 = 1_774_746_000.0  # 2026-03-29 01:00 UTC: spring-forward day in Europe/Berlin
@@ -72,8 +72,12 @@ def loaded(request: pytest.FixtureRequest, make_db_url: Callable[[str], str]) ->
         CameraStatus("cam-1", T0 + 3600 + 300, up=False, reason="rtsp timeout"),
         CameraStatus("cam-1", T0 + 3600 + 1200, up=True),
     ]
+    # cam-1's worker watched from before the first interval on, down 01:05-01:20 after T0;
+    # cam-2 has passages but no heartbeats: nothing says it was watched.
+    lo = interval_start(T0, TZ, 15)
+    beats = heartbeats("cam-1", lo - 100, T0 + 3 * 3600 + 1000, down=[(T0 + 3900, T0 + 4800)])
     with engine.begin() as conn:
-        repository.write_events(conn, [*passages, *queues, *statuses])
+        repository.write_events(conn, [*passages, *queues, *statuses, *beats])
         repository.write_events(conn, [PlateRead("cam-1", 1, T0 + 5, 0.8, plate_text="ABC-0000")])
     try:
         yield engine, Data(passages, queues)
@@ -215,7 +219,8 @@ def test_count_intervals_flag_downtime(db_engine: Engine, data: Data) -> None:
         assert info.down_s == pytest.approx(overlap)
         assert info.incomplete == (overlap > 0)
     assert sum(i.incomplete for i in infos) == 2  # 02:05-02:20 UTC touches two quarter hours
-    assert not any(i.incomplete for i in other)  # no status known: not flagged
+    assert all(i.incomplete for i in other)  # no heartbeats: missing, never counted as zero
+    assert all(i.down_s == pytest.approx(i.end_ts - i.start_ts) for i in other)
     assert [i.incomplete for i in live] == [False, True, True, True]  # not over yet at now_ts
 
 

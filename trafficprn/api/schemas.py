@@ -115,8 +115,13 @@ class Health(BaseModel):
 
 class CameraOut(BaseModel):
     name: str
-    status: Literal["up", "down", "unknown"]
+    status: Literal["up", "down", "stale", "unknown"] = Field(
+        description="up / down (the worker's own report), stale (no heartbeat for 30 s: the worker is gone; "
+        "its counts since are missing, not zero) or unknown (never reported)."
+    )
     since_ts: float | None = Field(None, description="When the current status began.")
+    reason: str = Field("", description="Why, for down and stale.")
+    last_heartbeat_ts: float | None = Field(None, description="The worker's last heartbeat.")
     uptime_s: float | None = Field(None, description="Seconds up since the current status began, if up.")
     uptime_ratio_24h: float | None = Field(None, description="Share of the last 24 h the camera was up.")
     last_passage_ts: float | None = None

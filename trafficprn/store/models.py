@@ -8,9 +8,12 @@ for extras. The schema changes only through Alembic revisions in `migrations/`.
 Tables:
 - `vehicle_passages`: one row per vehicle that left the scene; `uuid` is the
   idempotency key (unique).
-- `queue_samples`: one row per camera, lane and second; unique (camera, lane, ts).
+- `queue_samples`: one row per camera, lane and second; unique (site, camera, ts, lane).
 - `camera_status`: status changes; each row starts an up or down interval that lasts
-  until the camera's next row (or until now). Unique (camera, ts).
+  until the camera's next row (or until now). Unique (site, camera, ts).
+- `camera_heartbeats`: a worker's sign of life every ~10 s (revision 0003); unique
+  (site, camera, ts). Intervals are complete only where up heartbeats cover them.
+- Every event row carries its `site` (the site config's `site.name`; revision 0003).
 - `plate_reads`: fused plate reads per track (audit); `uuid` unique.
 - `cameras`: the cameras that reported anything, with their live-view URL.
 - `passage_counts`: passages per camera, 15-minute UTC bucket, legs, movement and
@@ -95,6 +98,7 @@ class Passage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     uuid: Mapped[uuid_lib.UUID] = mapped_column(Uuid(), nullable=False, unique=True)
+    site: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
     camera: Mapped[str] = mapped_column(String(64), nullable=False)
     track_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     passage_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -153,6 +157,7 @@ class QueueSampleRow(Base):
     __tablename__ = "queue_samples"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
     camera: Mapped[str] = mapped_column(String(64), nullable=False)
     lane: Mapped[str] = mapped_column(String(32), nullable=False)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -161,7 +166,7 @@ class QueueSampleRow(Base):
 
     __table_args__ = (
         # Also the idempotency key and the index of per-camera time ranges.
-        UniqueConstraint("camera", "ts", "lane", name="uq_queue_samples_camera_ts_lane"),
+        UniqueConstraint("site", "camera", "ts", "lane", name="uq_queue_samples_site_camera_ts_lane"),
         Index("ix_queue_samples_ts", "ts"),
     )
 
@@ -172,12 +177,35 @@ class CameraStatusRow(Base):
     __tablename__ = "camera_status"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
     camera: Mapped[str] = mapped_column(String(64), nullable=False)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
     up: Mapped[bool] = mapped_column(Boolean, nullable=False)
     reason: Mapped[str] = mapped_column(String(500), nullable=False, default="")
 
-    __table_args__ = (UniqueConstraint("camera", "ts", name="uq_camera_status_camera_ts"),)
+    __table_args__ = (UniqueConstraint("site", "camera", "ts", name="uq_camera_status_site_camera_ts"),)
+
+
+class HeartbeatRow(Base):
+    """A worker's sign of life (`trafficprn.events.Heartbeat`), every ~10 s; unique
+    (site, camera, ts). Liveness and interval completeness come from these."""
+
+    __tablename__ = "camera_heartbeats"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    site: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
+    camera: Mapped[str] = mapped_column(String(64), nullable=False)
+    ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    up: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    frames_seen: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    frames_processed: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    events_pending: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+    events_dropped: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+    __table_args__ = (
+        UniqueConstraint("site", "camera", "ts", name="uq_camera_heartbeats_site_camera_ts"),
+        Index("ix_camera_heartbeats_camera_ts", "camera", "ts"),
+    )
 
 
 class PlateReadRow(Base):
@@ -187,6 +215,7 @@ class PlateReadRow(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     uuid: Mapped[uuid_lib.UUID] = mapped_column(Uuid(), nullable=False, unique=True)
+    site: Mapped[str] = mapped_column(String(64), nullable=False, default="", server_default="")
     camera: Mapped[str] = mapped_column(String(64), nullable=False)
     track_id: Mapped[int] = mapped_column(BigInteger, nullable=False)
     ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
@@ -223,4 +252,12 @@ class PassageCountRow(Base):
     counts: Mapped[str] = mapped_column(Text, nullable=False)
 
 
-TABLES = ("vehicle_passages", "queue_samples", "camera_status", "plate_reads", "cameras", "passage_counts")
+TABLES = (
+    "vehicle_passages",
+    "queue_samples",
+    "camera_status",
+    "camera_heartbeats",
+    "plate_reads",
+    "cameras",
+    "passage_counts",
+)

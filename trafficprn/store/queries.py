@@ -29,8 +29,8 @@ from sqlalchemy import Connection, Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
-from trafficprn.store import rollup
-from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store import liveness, rollup
+from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
 from trafficprn.store.rollup import MovementCount
 from trafficprn.store.sqlexpr import (
@@ -95,6 +95,7 @@ class PassageRecord:
     plate_hash: str | None
     plate_confidence: float | None
     extras: dict[str, Any] = field(default_factory=dict)
+    site: str = ""
 
 
 def _record(p: Passage) -> PassageRecord:
@@ -120,6 +121,7 @@ def _record(p: Passage) -> PassageRecord:
         plate_hash=p.plate_hash,
         plate_confidence=p.plate_confidence,
         extras=dict(p.extras or {}),
+        site=p.site,
     )
 
 
@@ -314,8 +316,9 @@ def interval_starts(from_ts: float, to_ts: float, tz: str, minutes: int = 15) ->
 
 @dataclass(frozen=True)
 class IntervalInfo:
-    """One count interval [start_ts, end_ts). `down_s`: seconds the camera was down in
-    it; `incomplete` when it overlaps downtime or has not ended yet (at `now`)."""
+    """One count interval [start_ts, end_ts). `down_s`: seconds of it not covered by up
+    heartbeats (camera down, worker dead, events lost); `incomplete` when that is
+    more than 0 or the interval has not ended yet (at `now`)."""
 
     start_ts: float
     end_ts: float
@@ -323,33 +326,14 @@ class IntervalInfo:
     incomplete: bool
 
 
-def downtime(conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None) -> list[tuple[float, float]]:
-    """Intervals (start_ts, end_ts) within [from_ts, to_ts) when the camera was down, from
-    its status changes (each lasts until the next change, or until now)."""
+def downtime(
+    conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None,
+    stale_s: float = liveness.STALE_S,
+) -> list[tuple[float, float]]:
+    """Stretches of [from_ts, min(to_ts, now)) the camera's counts do not cover: down,
+    stale (no heartbeats: worker dead), or events lost (`store.liveness.missing`)."""
     _check_range(from_ts, to_ts)
-    now = time.time() if now_ts is None else now_ts
-    end = min(to_ts, now)
-    previous = conn.execute(
-        select(CameraStatusRow.ts, CameraStatusRow.up)
-        .where(CameraStatusRow.camera == camera, CameraStatusRow.ts <= utc(from_ts))
-        .order_by(CameraStatusRow.ts.desc())
-        .limit(1)
-    ).all()
-    changes = conn.execute(
-        select(CameraStatusRow.ts, CameraStatusRow.up)
-        .where(CameraStatusRow.camera == camera, CameraStatusRow.ts > utc(from_ts), CameraStatusRow.ts < utc(end))
-        .order_by(CameraStatusRow.ts)
-    ).all()
-    points = [(_ts(ts), bool(up)) for ts, up in [*previous, *changes]]
-    out: list[tuple[float, float]] = []
-    for i, (ts, up) in enumerate(points):
-        if up:
-            continue
-        start = max(ts, from_ts)
-        stop = min(points[i + 1][0], end) if i + 1 < len(points) else end
-        if stop > start:
-            out.append((start, stop))
-    return out
+    return liveness.missing(conn, camera, from_ts, to_ts, now_ts=now_ts, stale_s=stale_s)
 
 
 def count_intervals(
@@ -361,12 +345,14 @@ def count_intervals(
     tz: str,
     minutes: int = 15,
     now_ts: float | None = None,
+    stale_s: float = liveness.STALE_S,
 ) -> list[IntervalInfo]:
-    """Every interval of [from_ts, to_ts) with the camera's downtime in it."""
+    """Every interval of [from_ts, to_ts) with the time its heartbeats do not cover
+    (`down_s`); such an interval, or one not over yet, is incomplete."""
     now = time.time() if now_ts is None else now_ts
     starts = interval_starts(from_ts, to_ts, tz, minutes)
     ends = [*starts[1:], interval_start(starts[-1] + minutes * 60, tz, minutes)]
-    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now)
+    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now, stale_s=stale_s)
     out = []
     for start, end in zip(starts, ends, strict=True):
         down_s = sum(max(0.0, min(end, b) - max(start, a)) for a, b in down)
@@ -585,19 +571,23 @@ def plate_reads(
 @dataclass(frozen=True)
 class CameraInfo:
     """A camera with its current status and its uptime over the last `window_s`.
-    status: "up", "down" or "unknown" (never reported); uptime: fraction of the part of
-    the window with a known status, None when nothing is known."""
+    status: "up", "down", "stale" (no heartbeat for 30 s: the worker is gone) or
+    "unknown" (never reported); uptime: share of the window since its first record
+    covered by up heartbeats, None when nothing is known."""
 
     name: str
     live_url: str | None
-    status: Literal["up", "down", "unknown"]
+    status: liveness.State
     since_ts: float | None
     reason: str
     uptime: float | None
     last_passage_ts: float | None
+    last_heartbeat_ts: float | None = None
 
 
-def cameras(conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None) -> list[CameraInfo]:
+def cameras(
+    conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None, stale_s: float = liveness.STALE_S
+) -> list[CameraInfo]:
     """All cameras (registered, or with status or passages), sorted by name."""
     now = time.time() if now_ts is None else now_ts
     if not (math.isfinite(window_s) and window_s > 0):
@@ -605,36 +595,33 @@ def cameras(conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = Non
     urls: dict[str, str | None] = {n: u for n, u in conn.execute(select(CameraRow.name, CameraRow.live_url))}
     for (name,) in conn.execute(select(CameraStatusRow.camera).distinct()):
         urls.setdefault(name, None)
+    for (name,) in conn.execute(select(HeartbeatRow.camera).distinct()):
+        urls.setdefault(name, None)
     out = []
     for name in sorted(urls):
-        latest = conn.execute(
-            select(CameraStatusRow.ts, CameraStatusRow.up, CameraStatusRow.reason)
-            .where(CameraStatusRow.camera == name, CameraStatusRow.ts <= utc(now))
-            .order_by(CameraStatusRow.ts.desc())
-            .limit(1)
-        ).first()
+        live = liveness.liveness(conn, name, now_ts=now, stale_s=stale_s)
         last = conn.execute(select(func.max(Passage.passage_ts)).where(Passage.camera == name)).scalar()
-        uptime = _uptime(conn, name, now - window_s, now)
-        if latest is None:
-            status: Literal["up", "down", "unknown"] = "unknown"
-            since, reason = None, ""
-        else:
-            status = "up" if latest.up else "down"
-            since, reason = _ts(latest.ts), latest.reason
-        out.append(CameraInfo(name, urls[name], status, since, reason, uptime, None if last is None else _ts(last)))
+        uptime = _uptime(conn, name, now - window_s, now, stale_s)
+        out.append(
+            CameraInfo(name, urls[name], live.state, live.since_ts, live.reason, uptime,
+                       None if last is None else _ts(last), live.last_heartbeat_ts)
+        )
     return out
 
 
-def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float) -> float | None:
-    first = conn.execute(
-        select(func.min(CameraStatusRow.ts)).where(CameraStatusRow.camera == camera, CameraStatusRow.ts < utc(to_ts))
-    ).scalar()
-    if first is None:
+def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float, stale_s: float = liveness.STALE_S) -> float | None:
+    """Share of [from_ts, to_ts) covered by up heartbeats, from the camera's first record."""
+    firsts = [
+        conn.execute(select(func.min(row.ts)).where(row.camera == camera, row.ts < utc(to_ts))).scalar()
+        for row in (CameraStatusRow, HeartbeatRow)
+    ]
+    known = [_ts(f) for f in firsts if f is not None]
+    if not known:
         return None
-    known_from = max(from_ts, _ts(first))
+    known_from = max(from_ts, min(known))
     if known_from >= to_ts:
         return None
-    down = sum(b - a for a, b in downtime(conn, camera, known_from, to_ts, now_ts=to_ts))
+    down = sum(b - a for a, b in downtime(conn, camera, known_from, to_ts, now_ts=to_ts, stale_s=stale_s))
     return max(0.0, 1.0 - down / (to_ts - known_from))
 
 

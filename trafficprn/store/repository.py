@@ -1,7 +1,8 @@
 """Write side: all SQL that stores events. Inserts are batched and idempotent.
 
-Idempotency keys: `uuid` for passages and plate reads, (camera, ts, lane) for queue
-samples, (camera, ts) for camera status. A replayed event is skipped by the database
+Idempotency keys: `uuid` for passages and plate reads (derived from what they describe,
+`events.event_uuid`), (site, camera, ts, lane) for queue samples, (site, camera, ts) for
+camera status and heartbeats. A replayed event is skipped by the database
 (`INSERT ... ON CONFLICT DO NOTHING` on both Postgres and SQLite), so a spool replayed
 after a crash never duplicates.
 """
@@ -21,9 +22,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.dml import Insert
 
 from trafficprn.errors import InputError
-from trafficprn.events import CameraStatus, Event, PlateRead, QueueSample, VehiclePassage
+from trafficprn.events import CameraStatus, Event, Heartbeat, PlateRead, QueueSample, VehiclePassage
 from trafficprn.store import rollup
-from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
 
 MOVEMENTS = frozenset({"L", "T", "R", "U"})
 
@@ -46,6 +47,7 @@ def passage_row(p: VehiclePassage) -> dict[str, Any]:
         raise InputError(f"movement must be one of L, T, R, U or None, got {p.movement!r}")
     return {
         "uuid": _uuid(p.uuid),
+        "site": p.site,
         "camera": p.camera,
         "track_id": int(p.track_id),
         "passage_ts": utc(p.passage_ts),
@@ -70,6 +72,7 @@ def passage_row(p: VehiclePassage) -> dict[str, Any]:
 
 def queue_row(q: QueueSample) -> dict[str, Any]:
     return {
+        "site": q.site,
         "camera": q.camera,
         "lane": q.lane,
         "ts": utc(q.ts),
@@ -81,6 +84,7 @@ def queue_row(q: QueueSample) -> dict[str, Any]:
 def plate_read_row(r: PlateRead) -> dict[str, Any]:
     return {
         "uuid": _uuid(r.uuid),
+        "site": r.site,
         "camera": r.camera,
         "track_id": int(r.track_id),
         "ts": utc(r.ts),
@@ -91,7 +95,20 @@ def plate_read_row(r: PlateRead) -> dict[str, Any]:
 
 
 def status_row(s: CameraStatus) -> dict[str, Any]:
-    return {"camera": s.camera, "ts": utc(s.ts), "up": bool(s.up), "reason": s.reason[:500]}
+    return {"site": s.site, "camera": s.camera, "ts": utc(s.ts), "up": bool(s.up), "reason": s.reason[:500]}
+
+
+def heartbeat_row(h: Heartbeat) -> dict[str, Any]:
+    return {
+        "site": h.site,
+        "camera": h.camera,
+        "ts": utc(h.ts),
+        "up": bool(h.up),
+        "frames_seen": int(h.frames_seen),
+        "frames_processed": int(h.frames_processed),
+        "events_pending": int(h.events_pending),
+        "events_dropped": int(h.events_dropped),
+    }
 
 
 def _insert_ignore(conn: Connection, table: Table) -> Insert:
@@ -214,10 +231,11 @@ class WriteCounts:
     queue_samples: int = 0
     plate_reads: int = 0
     camera_status: int = 0
+    heartbeats: int = 0
 
     @property
     def total(self) -> int:
-        return self.passages + self.queue_samples + self.plate_reads + self.camera_status
+        return self.passages + self.queue_samples + self.plate_reads + self.camera_status + self.heartbeats
 
 
 def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
@@ -227,7 +245,9 @@ def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
     queues = [queue_row(e) for e in events if isinstance(e, QueueSample)]
     reads = [plate_read_row(e) for e in events if isinstance(e, PlateRead)]
     statuses = [status_row(e) for e in events if isinstance(e, CameraStatus)]
-    unknown = [type(e).__name__ for e in events if not isinstance(e, VehiclePassage | QueueSample | PlateRead | CameraStatus)]
+    beats = [heartbeat_row(e) for e in events if isinstance(e, Heartbeat)]
+    known = VehiclePassage | QueueSample | PlateRead | CameraStatus | Heartbeat
+    unknown = [type(e).__name__ for e in events if not isinstance(e, known)]
     if unknown:
         raise InputError(f"cannot store events of type {sorted(set(unknown))}")
     ensure_cameras(conn, [e.camera for e in events])
@@ -236,4 +256,5 @@ def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
         queue_samples=_insert_rows(conn, QueueSampleRow.__table__, queues),  # type: ignore[arg-type]
         plate_reads=_insert_rows(conn, PlateReadRow.__table__, reads),  # type: ignore[arg-type]
         camera_status=_insert_rows(conn, CameraStatusRow.__table__, statuses),  # type: ignore[arg-type]
+        heartbeats=_insert_rows(conn, HeartbeatRow.__table__, beats),  # type: ignore[arg-type]
     )

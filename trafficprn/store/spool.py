@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from trafficprn.errors import StoreError
-from trafficprn.events import CameraStatus, Event, PlateRead, QueueSample, VehiclePassage
+from trafficprn.events import CameraStatus, Event, Heartbeat, PlateRead, QueueSample, VehiclePassage
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ KINDS: dict[str, type[Any]] = {
     "queue": QueueSample,
     "plate_read": PlateRead,
     "camera_status": CameraStatus,
+    "heartbeat": Heartbeat,
 }
 KIND_OF: dict[type[Any], str] = {v: k for k, v in KINDS.items()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import math
 import os
 import secrets
 import shutil
@@ -19,13 +20,14 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
 from trafficprn.errors import StoreError
-from trafficprn.events import VehiclePassage
+from trafficprn.events import HEARTBEAT_S, Heartbeat, VehiclePassage
 from trafficprn.store.db import make_engine
 from trafficprn.store.models import TABLES
 
@@ -162,3 +164,16 @@ def make_passage(**overrides: object) -> VehiclePassage:
     }
     values.update(overrides)
     return VehiclePassage(**values)  # type: ignore[arg-type]
+
+
+def heartbeats(
+    camera: str, from_ts: float, to_ts: float, *, every_s: float = HEARTBEAT_S, down: Sequence[tuple[float, float]] = ()
+) -> list[Heartbeat]:
+    """Heartbeats of a worker that watched `camera` over [from_ts, to_ts] every `every_s`
+    (and at `to_ts`), `up` except inside the `down` windows: seeds liveness for tests."""
+    n = int(math.floor((to_ts - from_ts) / every_s))
+    grid = {from_ts + i * every_s for i in range(n + 1)} | {to_ts}
+    # a worker beats at once when the camera goes down or comes back
+    times = sorted(grid | {t for window in down for t in window if from_ts <= t <= to_ts})
+    return [Heartbeat(camera, t, up=not any(a <= t < b for a, b in down), frames_seen=i, frames_processed=i)
+            for i, t in enumerate(times)]

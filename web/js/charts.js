@@ -57,7 +57,7 @@ export function stackedBars(container, rows, keys, colours, { label = "stacked b
   rows.forEach((r, i) => {
     const x = f.x0 + i * slot + (slot - w) / 2;
     const g = svgEl("g", { class: r.complete === false ? "bar incomplete" : "bar", "data-total": totals[i] });
-    const title = svgEl("title", {}, `${r.label}: ${totals[i]}${r.complete === false ? " (incomplete: camera down)" : ""}`);
+    const title = svgEl("title", {}, `${r.label}: ${totals[i]}${r.complete === false ? " (incomplete: camera down or data missing)" : ""}`);
     g.append(title);
     if (r.complete === false) g.append(svgEl("rect", { x, y: f.y1, width: w, height: f.y0 - f.y1, fill: `url(#${f.hatchId})` }));
     let y = f.y0;

@@ -50,7 +50,8 @@ function renderTabs() {
 function renderLive(cam) {
   const live = $("live");
   $("camera-status").textContent = cam.status === "up" ? `up for ${fmtDuration(cam.uptime_s)}`
-    : cam.status === "down" ? `down since ${cam.since_ts ? fmtDateTime(cam.since_ts) : "?"}` : "status unknown";
+    : cam.status === "down" ? `down since ${cam.since_ts ? fmtDateTime(cam.since_ts) : "?"}${cam.reason ? ` (${cam.reason})` : ""}`
+    : cam.status === "stale" ? `no heartbeat since ${cam.since_ts ? fmtDateTime(cam.since_ts) : "?"}: worker gone, counts missing` : "status unknown";
   const facts = [["Uptime 24 h", cam.uptime_ratio_24h === null ? "–" : fmtPct(cam.uptime_ratio_24h)],
     ["Last vehicle", cam.last_passage_ts ? fmtDateTime(cam.last_passage_ts) : "–"], ["Legs", cam.legs.join(" · ") || "–"],
     ["Lanes", cam.lanes.join(" · ") || "–"]];
@@ -96,7 +97,7 @@ function renderCounts(tmc, speeds) {
     kpi("Peak hour", peak ? `${fmtTime(peak.start_ts)}–${fmtTime(peak.end_ts)}` : "–", peak ? `${fmtNum(peak.volume)} veh/h · PHF ${peak.phf === null ? "–" : peak.phf.toFixed(2)}` : "needs a full hour of complete intervals"),
     kpi("Heavy vehicles", fmtPct(tmc.heavy_share), "bus + truck share"),
     kpi("Speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
-    kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down, or not over yet" : "all complete"),
+    kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down, worker gone, or not over yet" : "all complete"),
     kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
   );
   renderShares(tmc);

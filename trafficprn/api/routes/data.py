@@ -81,14 +81,15 @@ def _site_tz(site: SiteConfig | None) -> str:
 @router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
             summary="Turning-movement counts per interval (JSON or CSV)",
             responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
-def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep) -> MovementCounts | Response:
+def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
+                    ctx: ContextDep) -> MovementCounts | Response:
     _check_camera(db, site, q.camera)
     a, b = _range(q)
     if (b - a) / (q.minutes * 60) > MAX_INTERVALS:
         raise HTTPException(422, f"the range holds more than {MAX_INTERVALS} intervals of {q.interval}; "
                                  "choose a shorter range or a longer interval")
     tz = _site_tz(site)
-    intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes)
+    intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes, stale_s=ctx.settings.stale_s)
     cells = queries.movement_counts(db, q.camera, intervals[0].start_ts, intervals[-1].end_ts, tz=tz,
                                     minutes=q.minutes)
     cam = next((c for c in site.cameras if c.name == q.camera), None) if site else None

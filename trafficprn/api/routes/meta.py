@@ -53,9 +53,9 @@ def site_info(site: SiteDep) -> SiteOut:
 
 @router.get("/cameras", response_model=list[CameraOut], dependencies=[Depends(read_access)],
             summary="Cameras with their status and uptime")
-def list_cameras(db: SessionDep, site: SiteDep) -> list[CameraOut]:
+def list_cameras(db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[CameraOut]:
     now = time.time()
-    infos = {c.name: c for c in queries.cameras(db, now_ts=now)}
+    infos = {c.name: c for c in queries.cameras(db, now_ts=now, stale_s=ctx.settings.stale_s)}
     configured = {c.name: c for c in site.cameras} if site else {}
     out = []
     for name in dict.fromkeys([*configured, *infos]):
@@ -65,6 +65,8 @@ def list_cameras(db: SessionDep, site: SiteDep) -> list[CameraOut]:
             name=name,
             status=info.status if info else "unknown",
             since_ts=info.since_ts if info else None,
+            reason=info.reason if info else "",
+            last_heartbeat_ts=info.last_heartbeat_ts if info else None,
             uptime_s=now - info.since_ts if up and info and info.since_ts is not None else None,
             uptime_ratio_24h=info.uptime if info else None,
             last_passage_ts=info.last_passage_ts if info else None,

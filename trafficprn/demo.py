@@ -13,6 +13,7 @@ shows it.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import logging
 import math
@@ -183,14 +184,23 @@ def _workdir(given: str | None) -> Path:
 def cmd_demo(args: argparse.Namespace) -> int:
     from trafficprn.errors import InputError
     from trafficprn.evaluation import load_scene
-    from trafficprn.store.db import upgrade
-    from trafficprn.store.sink import DatabaseSink
 
     scene_dir = Path(args.scene) if args.scene else demo_scene_dir()
     if not (scene_dir / "scene.json").is_file():
         raise InputError(f"{scene_dir}: demo scene not found (the package data is incomplete)")
     info = load_scene(scene_dir).info
     work = _workdir(args.workdir)
+    lock = _lock_workdir(work, args.port)
+    try:
+        return _run_demo(args, scene_dir, info, work)
+    finally:
+        lock.close()
+
+
+def _run_demo(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], work: Path) -> int:
+    from trafficprn.store.db import upgrade
+    from trafficprn.store.sink import DatabaseSink
+
     db_file = work / "demo.sqlite"
     db_file.unlink(missing_ok=True)  # a fresh database each run: no double counts
     shutil.rmtree(work / "spool", ignore_errors=True)
@@ -213,6 +223,30 @@ def cmd_demo(args: argparse.Namespace) -> int:
     end_ts = start_ts + float(info["seconds"])
     window = (math.floor(start_ts / 300) * 300, math.ceil(end_ts / 300) * 300)
     return _serve(url, scene_dir, work, args.host, args.port, window)
+
+
+def _lock_workdir(work: Path, port: int) -> Any:
+    """Lock the demo's folder (its SQLite file and spool) for this process, or refuse
+    with a message naming the demo that holds it: two demos on one folder would delete
+    each other's database."""
+    from trafficprn.errors import InputError
+
+    handle = open(work / "demo.lock", "a+")  # noqa: SIM115 (held for the demo's lifetime)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InputError(
+            f"another trafficprn demo is running in {work} ({holder}); stop it, or give this one its own "
+            "folder with --workdir DIR (and --port)"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}, port {port}")
+    handle.flush()
+    return handle
 
 
 def _iso(ts: float) -> str:

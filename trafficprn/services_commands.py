@@ -357,9 +357,25 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)
     if metrics.frames == 0:
         raise InputError(f"{video}: no frame could be decoded")
+    _check_complete(video, n_frames, fps, start_ts, metrics)
     return {"frames": metrics.frames, "passages": metrics.passages, "queue_samples": metrics.queue_samples,
             "movements": dict(summary.movements), "classes": dict(summary.classes), "written": st.written,
             "pending": st.pending, "wall_s": wall}
+
+
+def _check_complete(video: Path, n_frames: int, fps: float, start_ts: float, metrics: Any) -> None:
+    """InputError when decoding stopped well before the end the container announces (a
+    truncated or damaged file): what was counted is stored, the rest is missing."""
+    if not (n_frames > 0 and fps > 0) or metrics.last_frame_ts is None:
+        return
+    expected_s = n_frames / fps
+    got_s = metrics.last_frame_ts - start_ts + 1.0 / fps
+    if got_s < expected_s - max(1.0, 0.02 * expected_s):
+        raise InputError(
+            f"{video}: decoding stopped at {got_s:.1f} s of {expected_s:.1f} s ({metrics.frames} frames processed): "
+            "the file is truncated or damaged. What was counted up to there is stored; the intervals after it "
+            "are flagged incomplete"
+        )
 
 
 def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float) -> None:

@@ -204,6 +204,13 @@ def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any 
         ("spool_bytes", "gauge", "Bytes of spool holding those events.", stat(sink_stats, "spool_bytes")),
         ("db_up", "gauge", "1 when the last database write succeeded.", stat(sink_stats, "db_ok")),
         ("db_retries_total", "counter", "Failed database write attempts.", stat(sink_stats, "retries")),
+        ("events_dropped_total", "counter",
+         "Events lost: the spool could not be written and the memory buffer was full.", stat(sink_stats, "dropped")),
+        ("events_held", "gauge", "Events waiting in memory because the spool cannot be written.",
+         stat(sink_stats, "held")),
+        ("spool_up", "gauge", "1 when the last spool write succeeded.", stat(sink_stats, "spool_ok")),
+        ("db_writer_up", "gauge", "1 when the database writer's last round ended without error.",
+         stat(sink_stats, "writer_ok")),
         ("camera_up", "gauge", "1 while frames arrive.", 1.0 if m.camera_up else 0.0),
         ("last_frame_age_seconds", "gauge", "Seconds since the last frame (wall clock).",
          round(time.monotonic() - m.last_frame_wall, 3) if m.last_frame_wall is not None else -1.0),
@@ -272,7 +279,11 @@ class WorkerHTTP:
                     sink = outer.sink_stats()
                     body = {"camera": m.camera, "up": m.camera_up, "frames": m.frames, "fps": round(m.fps, 2),
                             "passages": m.passages, "spool_pending": getattr(sink, "pending", None),
-                            "db_ok": getattr(sink, "db_ok", None)}
+                            "db_ok": getattr(sink, "db_ok", None), "spool_ok": getattr(sink, "spool_ok", None),
+                            "writer_ok": getattr(sink, "writer_ok", None),
+                            "events_held": getattr(sink, "held", None),
+                            "events_dropped": getattr(sink, "dropped", None),
+                            "last_error": getattr(sink, "last_error", None) or None}
                     self._send(200, json.dumps(body).encode(), "application/json")
                 elif path == "/snapshot.jpg":
                     jpg = outer.live.jpeg(annotated=False, quality=90)

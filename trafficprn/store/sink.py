@@ -10,6 +10,15 @@ is replayed. A replay after a crash never duplicates: the database skips known k
 
 Events the database refuses for their content (not for being down) are moved to the
 spool's `rejected.jsonl` so that one bad event never blocks the others.
+
+When the spool cannot be written (disk full, any OSError) the sink degrades instead of
+failing the camera: events wait in a bounded memory buffer (`max_memory_events`), which
+goes to the spool when it takes writes again, or straight to the database when that is
+up. What overflows the buffer is dropped and counted (`stats.dropped`, the worker's
+`trafficprn_events_dropped_total`), and the first loss per camera is recorded as a down
+status ("events lost"), with an up status when events are kept again, so the intervals
+in between read incomplete. The writer thread survives any error: it logs, backs off,
+retries and reports it (`stats.writer_ok`, `stats.last_error`).
 """
 
 from __future__ import annotations
@@ -17,6 +26,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,10 +35,10 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from trafficprn.errors import InputError, StoreError
-from trafficprn.events import Event
+from trafficprn.events import CameraStatus, Event
 from trafficprn.store.db import check_database, describe_url, explain_error, is_retryable, make_engine
 from trafficprn.store.repository import write_events
-from trafficprn.store.spool import Spool, SpooledEvent
+from trafficprn.store.spool import Position, Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,10 @@ class SinkStats:
     db_ok: whether the last database attempt succeeded.
     last_error: what failed last time ("" when the last attempt succeeded).
     retries: failed write attempts; rejected: events the database refused.
+    held: events waiting in memory because the spool cannot be written;
+    dropped: events lost since start (the spool unwritable and the memory buffer full);
+    spool_ok: whether the last spool write succeeded; writer_ok: whether the writer
+    thread's last round ended without an unexpected error.
     """
 
     spooled: int
@@ -56,6 +70,18 @@ class SinkStats:
     last_error: str
     retries: int
     rejected: int
+    held: int = 0
+    dropped: int = 0
+    spool_ok: bool = True
+    writer_ok: bool = True
+
+
+@dataclass
+class _WriterState:
+    """Where the writer thread is in the spool, and its current retry delay."""
+
+    position: Position
+    backoff: float = 0.0
 
 
 class DatabaseSink:
@@ -78,6 +104,7 @@ class DatabaseSink:
         max_backoff_s: float = 30.0,
         require_db: bool = False,
         engine: Engine | None = None,
+        max_memory_events: int = 20_000,
     ):
         if batch_size < 1:
             raise StoreError(f"batch_size must be >= 1, got {batch_size}")
@@ -101,6 +128,13 @@ class DatabaseSink:
         self._last_error = ""
         self._oldest_pending_ts: float | None = None
         self._closed = False
+        self.max_memory_events = max_memory_events
+        self._memory: deque[Event] = deque()
+        self._memory_lock = threading.Lock()
+        self._dropped = 0
+        self._spool_ok = True
+        self._writer_ok = True
+        self._losing: dict[str, float] = {}  # camera -> ts of its first lost event, while losing
         try:
             check_database(self.engine)
             self._db_ok = True
@@ -121,13 +155,70 @@ class DatabaseSink:
         self.emit_many([event])
 
     def emit_many(self, events: Sequence[Event]) -> None:
-        """Spool several events with one fsync; acknowledged when this returns."""
+        """Spool several events with one fsync; acknowledged (crash-safe) when this
+        returns with the spool healthy. With the spool unwritable the events are held in
+        memory or, past its bound, dropped and counted; this never raises for that."""
         if self._closed:
             raise StoreError("the database sink is closed")
-        self.spool.append(events)
-        self._spooled += len(events)
+        with self._memory_lock:
+            if self._memory:
+                self._memory.extend(events)
+                events = list(self._memory)
+                self._memory.clear()
+            try:
+                self.spool.append(events)
+            except StoreError as exc:
+                self._hold(events, exc)
+                return
+            if not self._spool_ok:
+                log.info("spool %s takes writes again; %d held events written to it", self.spool.folder, len(events))
+            self._spool_ok = True
+            self._spooled += len(events)
+            self._recovered(events)
         if self.spool.pending >= self.batch_size:
             self._wake.set()
+
+    def _hold(self, events: Sequence[Event], exc: StoreError) -> None:
+        """Keep `events` in memory (caller holds _memory_lock); drop and count what overflows."""
+        if self._spool_ok:
+            log.error("%s; holding events in memory (up to %d), the camera keeps counting", exc, self.max_memory_events)
+        self._spool_ok = False
+        self._last_error = str(exc)
+        self._memory.extend(events)
+        overflow = len(self._memory) - self.max_memory_events
+        if overflow > 0:
+            lost = [self._memory.popleft() for _ in range(overflow)]
+            self._dropped += overflow
+            for ev in lost:
+                camera = getattr(ev, "camera", None)
+                if isinstance(camera, str) and camera not in self._losing:
+                    ts = float(getattr(ev, "ts", None) or getattr(ev, "passage_ts", None) or time.time())
+                    self._losing[camera] = ts
+                    log.error("camera %s: events lost (spool unwritable, memory buffer full); %d dropped so far",
+                              camera, self._dropped)
+                    # the loss is a status change: its intervals read incomplete; kept ahead of the rest
+                    self._memory.appendleft(CameraStatus(camera, ts, False, "events lost: spool full",
+                                                         site=str(getattr(ev, "site", ""))))
+        self._wake.set()
+
+    def _recovered(self, events: Sequence[Event]) -> None:
+        """Events of losing cameras were kept again: close their loss with an up status."""
+        if not self._losing:
+            return
+        for camera in list(self._losing):
+            kept = [e for e in events if getattr(e, "camera", None) == camera and not isinstance(e, CameraStatus)]
+            if not kept:
+                continue
+            first = kept[0]
+            ts = float(getattr(first, "ts", None) or getattr(first, "passage_ts", None) or time.time())
+            del self._losing[camera]
+            status = CameraStatus(camera, ts, True, "events kept again",
+                                  site=str(getattr(first, "site", "")))
+            try:
+                self.spool.append([status])
+                self._spooled += 1
+            except StoreError as exc:
+                self._hold([status], exc)
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until every spooled event is in the database; False on timeout."""
@@ -173,27 +264,49 @@ class DatabaseSink:
             last_error=self._last_error,
             retries=self._retries,
             rejected=self._rejected,
+            held=len(self._memory),
+            dropped=self._dropped,
+            spool_ok=self._spool_ok,
+            writer_ok=self._writer_ok,
         )
 
     # ------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        position = self.spool.committed
-        backoff = 0.0
+        """The writer thread: never dies while the sink is open (see `_round`)."""
+        state = _WriterState(self.spool.committed)
+        while not self._stop.is_set():
+            try:
+                if self._round(state):
+                    return
+                self._writer_ok = True
+            except Exception as exc:  # never let the writer die: log, report, back off, retry
+                log.exception("database writer: unexpected error; retrying")
+                self._writer_ok = False
+                self._last_error = f"writer: {type(exc).__name__}: {exc}"
+                state.backoff = min(self.max_backoff_s, max(0.25, state.backoff * 2))
+                self._stop.wait(state.backoff)
+
+    def _round(self, state: _WriterState) -> bool:
+        """The writer loop; True when the sink is stopping. An exception leaves `state`
+        at the last committed position, so the round after it starts there."""
+        position = state.position
+        backoff = state.backoff
         while True:
             if backoff:
                 self._stop.wait(backoff)
             elif not self.spool.pending:
                 self._wake.wait(self.flush_s)
             if self._stop.is_set():
-                return
+                return True
             if not self.spool.pending:
                 self._wake.clear()
+                self._write_held()
                 self._notify_idle()
                 continue
             if not backoff and self.spool.pending < self.batch_size:
                 self._wake.wait(self.flush_s)  # let a partial batch fill up a little
                 if self._stop.is_set():
-                    return
+                    return True
             self._wake.clear()
             batch, after = self.spool.read(position, self.batch_size)
             if batch:
@@ -205,13 +318,35 @@ class DatabaseSink:
                 self._failed(exc)
                 ok = False
             if ok:
-                self.spool.commit(after, len(batch))
+                self.spool.commit(after, len(batch))  # may raise: _run logs it, the batch is written again
                 position = after
+                state.position = position
                 self._written += len(batch)
                 backoff = 0.0
                 self._notify_idle()
             else:
                 backoff = min(self.max_backoff_s, max(0.25, backoff * 2))
+            state.backoff = backoff
+
+    def _write_held(self) -> None:
+        """With the spool unwritable and the database up: write the events held in
+        memory straight to the database (idempotent), so they are not lost."""
+        if self._spool_ok or not self._memory:
+            return
+        with self._memory_lock:
+            held = list(self._memory)
+            self._memory.clear()
+        try:
+            with self.engine.begin() as conn:
+                write_events(conn, held)
+        except (InputError, SQLAlchemyError) as exc:
+            with self._memory_lock:
+                self._memory.extendleft(reversed(held))
+            if isinstance(exc, SQLAlchemyError):
+                self._failed(exc)
+            return
+        self._written += len(held)
+        self._db_ok = True
 
     def _notify_idle(self) -> None:
         with self._idle:

@@ -202,8 +202,11 @@ class Spool:
         with self._lock:
             if self._approx_bytes + len(data) > self.max_bytes:
                 raise StoreError(f"spool {self.folder} is full ({self.max_bytes} bytes); the database is not catching up")
-            if self._out is None or self._end.offset >= self.segment_bytes:
-                self._rotate()
+            try:
+                if self._out is None or self._end.offset >= self.segment_bytes:
+                    self._rotate()
+            except OSError as exc:
+                raise StoreError(f"cannot write spool {self.folder}: {exc.strerror}") from None
             out = self._out
             if out is None:
                 raise StoreError("spool is closed")
@@ -212,10 +215,26 @@ class Spool:
                 out.flush()
                 os.fdatasync(out.fileno())
             except OSError as exc:
+                self._cut_back(out)
                 raise StoreError(f"cannot write spool {self.folder}: {exc.strerror}") from None
             self._end = Position(self._end.segment, self._end.offset + len(data))
             self._pending += len(events)
             self._approx_bytes += len(data)
+
+    def _cut_back(self, out: BinaryIO) -> None:
+        """After a failed write (disk full): drop what of it reached the file, so the next
+        append starts on a line boundary. The file object goes first (closing retries its
+        buffer), then the file is cut back to the last whole line."""
+        try:
+            out.close()
+        except OSError:
+            pass  # its unwritten buffer is what failed
+        path = self._segment_path(self._end.segment)
+        try:
+            os.truncate(path, self._end.offset)
+        except OSError as exc:
+            log.error("spool %s: cannot cut back a failed write: %s", self.folder, exc.strerror)
+        self._out = open(path, "ab")  # noqa: SIM115
 
     def _rotate(self) -> None:
         if self._out is not None:

@@ -136,11 +136,11 @@ def _spool(settings: Any, given: str | None, name: str) -> Path:
     return Path(given) if given else Path(settings.spool_dir) / name
 
 
-def _database_sink(url: str, spool_dir: Path) -> Any:
+def _database_sink(url: str, spool_dir: Path, memory_events: int = 20_000) -> Any:
     from trafficprn.store.db import describe_url
     from trafficprn.store.sink import DatabaseSink
 
-    sink = DatabaseSink(url, spool_dir)
+    sink = DatabaseSink(url, spool_dir, max_memory_events=memory_events)
     st = sink.stats
     if not st.db_ok and st.last_error:
         log.warning("database %s: %s; spooling to %s and retrying", describe_url(url), st.last_error, spool_dir)
@@ -208,7 +208,7 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
     from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
 
     metrics = WorkerMetrics(camera.name)
-    sink = _database_sink(settings.database_url, spool_dir)
+    sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
     counted = CountingSink(sink, metrics)
     try:
         pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
@@ -323,7 +323,7 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
                     datetime.fromtimestamp(start_ts, UTC).isoformat())
     metrics = WorkerMetrics(camera.name)
     summary = SummarySink()
-    sink = _database_sink(settings.database_url, spool_dir)
+    sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
     counted = CountingSink(sink, metrics)
     try:
         pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector,

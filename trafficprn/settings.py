@@ -17,6 +17,9 @@ class Settings(BaseSettings):
     site_path: str | None = Field(None, description="Path of site.yaml, for the API's camera list and setup page.")
     spool_dir: str = Field("spool", description="Where the event sink spools while the DB is down.")
     debug: bool = Field(False, description="Print tracebacks on errors.")
+    memory_events: int = Field(
+        20_000, ge=1, description="Events a worker holds in memory while its spool cannot be written (disk full)."
+    )
     heartbeat_s: float = Field(10.0, gt=0, description="Seconds between a worker's heartbeats.")
     stale_s: float = Field(
         30.0, gt=0, description="A camera without a heartbeat for this long is stale; its time counts as missing."

@@ -135,6 +135,7 @@ class DatabaseSink:
         self._spool_ok = True
         self._writer_ok = True
         self._losing: dict[str, float] = {}  # camera -> ts of its first lost event, while losing
+        self._marks: list[Event] = []  # loss statuses not yet stored (few: one per loss)
         try:
             check_database(self.engine)
             self._db_ok = True
@@ -161,9 +162,9 @@ class DatabaseSink:
         if self._closed:
             raise StoreError("the database sink is closed")
         with self._memory_lock:
-            if self._memory:
-                self._memory.extend(events)
-                events = list(self._memory)
+            if self._memory or self._marks:
+                events = [*self._marks, *self._memory, *events]
+                self._marks.clear()
                 self._memory.clear()
             try:
                 self.spool.append(events)
@@ -184,7 +185,9 @@ class DatabaseSink:
             log.error("%s; holding events in memory (up to %d), the camera keeps counting", exc, self.max_memory_events)
         self._spool_ok = False
         self._last_error = str(exc)
-        self._memory.extend(events)
+        marks = [e for e in events if isinstance(e, CameraStatus) and e.reason == "events lost: spool full"]
+        self._marks.extend(marks)
+        self._memory.extend(e for e in events if not (isinstance(e, CameraStatus) and e in marks))
         overflow = len(self._memory) - self.max_memory_events
         if overflow > 0:
             lost = [self._memory.popleft() for _ in range(overflow)]
@@ -196,9 +199,9 @@ class DatabaseSink:
                     self._losing[camera] = ts
                     log.error("camera %s: events lost (spool unwritable, memory buffer full); %d dropped so far",
                               camera, self._dropped)
-                    # the loss is a status change: its intervals read incomplete; kept ahead of the rest
-                    self._memory.appendleft(CameraStatus(camera, ts, False, "events lost: spool full",
-                                                         site=str(getattr(ev, "site", ""))))
+                    # the loss is a status change (its intervals read incomplete), never dropped itself
+                    self._marks.append(CameraStatus(camera, ts, False, "events lost: spool full",
+                                                    site=str(getattr(ev, "site", ""))))
         self._wake.set()
 
     def _recovered(self, events: Sequence[Event]) -> None:
@@ -245,6 +248,12 @@ class DatabaseSink:
         self._thread.join(timeout=max(1.0, timeout_s))
         if not drained:
             log.warning("closing with %d events left in spool %s", self.spool.pending, self.spool.folder)
+        self._write_held()
+        left = len(self._memory) + len(self._marks)
+        if left:
+            self._dropped += left
+            log.error("closing with %d events held in memory that neither the spool nor the database took: lost",
+                      left)
         self.spool.close()
         if self._own_engine:
             self.engine.dispose()
@@ -264,7 +273,7 @@ class DatabaseSink:
             last_error=self._last_error,
             retries=self._retries,
             rejected=self._rejected,
-            held=len(self._memory),
+            held=len(self._memory) + len(self._marks),
             dropped=self._dropped,
             spool_ok=self._spool_ok,
             writer_ok=self._writer_ok,
@@ -298,9 +307,9 @@ class DatabaseSink:
                 self._wake.wait(self.flush_s)
             if self._stop.is_set():
                 return True
+            self._write_held()  # first: held events are the ones a crash would lose
             if not self.spool.pending:
                 self._wake.clear()
-                self._write_held()
                 self._notify_idle()
                 continue
             if not backoff and self.spool.pending < self.batch_size:
@@ -331,20 +340,26 @@ class DatabaseSink:
     def _write_held(self) -> None:
         """With the spool unwritable and the database up: write the events held in
         memory straight to the database (idempotent), so they are not lost."""
-        if self._spool_ok or not self._memory:
+        if self._spool_ok or not (self._memory or self._marks):
             return
         with self._memory_lock:
-            held = list(self._memory)
+            marks, held = list(self._marks), list(self._memory)
+            self._marks.clear()
             self._memory.clear()
         try:
             with self.engine.begin() as conn:
-                write_events(conn, held)
+                write_events(conn, [*marks, *held])
         except (InputError, SQLAlchemyError) as exc:
             with self._memory_lock:
+                self._marks[:0] = marks
                 self._memory.extendleft(reversed(held))
+                while len(self._memory) > self.max_memory_events:  # what came meanwhile still counts
+                    self._memory.popleft()
+                    self._dropped += 1
             if isinstance(exc, SQLAlchemyError):
                 self._failed(exc)
             return
+        held = [*marks, *held]
         self._written += len(held)
         self._db_ok = True
 

@@ -74,6 +74,14 @@ class Source(BaseModel):
     origin: str = Field(description="the original dataset the images come from")
     include: list[str] = Field(default_factory=list, description="regexes on the path below `path`; any must match")
     exclude: list[str] = Field(default_factory=list, description="regexes on the path below `path`; none may match")
+    files_list: str | None = Field(
+        default=None,
+        description="file (beside the manifest) naming the only images to take, one path below `path` a line",
+    )
+    group_regex: str | None = Field(
+        default=None, description="regex on the file name whose first group names an image's group (e.g. its video)"
+    )
+    denoise: Literal["none", "median3"] = Field(default="none", description="median3: undo salt-and-pepper noise")
     max_images: int | None = Field(default=None, description="keep this many (a hash decides which)")
     val_percent: int = Field(default=5, ge=0, le=50, description="share of train image groups held out as val")
     unlabelled_is_negative: bool = Field(default=False, description="YOLO image without a label file: no boxes")
@@ -140,9 +148,15 @@ def _is_image(path: str) -> bool:
     return PurePosixPath(path).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _group_of(path: str) -> str:
-    """Roboflow names augmented copies `<original>_jpg.rf.<hash>.jpg`: one group each."""
-    return PurePosixPath(path).name.split(".rf.")[0]
+def _group_of(path: str, group_regex: str | None = None) -> str:
+    """An image's group: what `group_regex` captures from its file name, else the
+    original photograph (Roboflow names augmented copies `<original>_jpg.rf.<hash>.jpg`)."""
+    name = PurePosixPath(path).name
+    if group_regex:
+        match = re.search(group_regex, name)
+        if match:
+            return match.group(1)
+    return name.split(".rf.")[0]
 
 
 def _yolo_label_of(path: str) -> str:
@@ -154,13 +168,15 @@ def _yolo_label_of(path: str) -> str:
     return str(PurePosixPath(*parts).with_suffix(".txt"))
 
 
-def _selected(source: Source, paths: Sequence[str]) -> list[str]:
+def _selected(source: Source, paths: Sequence[str], listed: set[str] | None = None) -> list[str]:
     root = source.path.rstrip("/") + "/"
     inc = [re.compile(p) for p in source.include]
     exc = [re.compile(p) for p in source.exclude]
     out = []
     for p in paths:
         rel = p[len(root) :] if p.startswith(root) else p
+        if listed is not None and rel not in listed:
+            continue
         if inc and not any(r.search(rel) for r in inc):
             continue
         if any(r.search(rel) for r in exc):
@@ -173,15 +189,36 @@ def _hash(*parts: str) -> int:
     return int(hashlib.sha1("\0".join(parts).encode("utf-8", errors="surrogateescape")).hexdigest()[:12], 16)
 
 
-def enumerate_items(source: Source, snap: GitSnapshot, report: SourceReport) -> list[Item]:
+def read_files_list(source: Source, manifest_dir: Path) -> set[str] | None:
+    """The source's `files_list` (paths below `path`, one a line, `#` comments), if any."""
+    if source.files_list is None:
+        return None
+    path = manifest_dir / source.files_list
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"source {source.id}: cannot read files_list {path}: {exc}") from exc
+    return {ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")}
+
+
+def enumerate_items(
+    source: Source, snap: GitSnapshot, report: SourceReport, listed: set[str] | None = None
+) -> list[Item]:
     """Every labelled image of the source, before subsampling."""
     files = snap.list_files(source.path)
     present = set(files)
     items: list[Item] = []
+    if listed is not None:
+        root = source.path.rstrip("/") + "/"
+        missing = sorted(listed - {f[len(root) :] for f in files})
+        if missing:
+            raise InputError(
+                f"source {source.id}: files_list names {len(missing)} files not in the snapshot, e.g. {missing[:3]}"
+            )
     if source.format in ("yolo", "images"):
-        for p in _selected(source, [f for f in files if _is_image(f)]):
+        for p in _selected(source, [f for f in files if _is_image(f)], listed):
             if source.format == "images":
-                items.append(Item(p, np.zeros((0, 4)), (), group=_group_of(p)))
+                items.append(Item(p, np.zeros((0, 4)), (), group=_group_of(p, source.group_regex)))
                 continue
             label = _yolo_label_of(p)
             if label not in present and not source.unlabelled_is_negative:
@@ -190,15 +227,23 @@ def enumerate_items(source: Source, snap: GitSnapshot, report: SourceReport) -> 
             text = snap.read(label).decode("utf-8-sig") if label in present else ""
             # YOLO labels are normalised: boxes are scaled once the image size is known
             boxes, names = parse_yolo_labels(text, 1, 1, source.names, f"{source.repo}:{label}")
-            items.append(Item(p, boxes, names, (1, 1), _group_of(p)))
+            items.append(Item(p, boxes, names, (1, 1), _group_of(p, source.group_regex)))
     elif source.format == "voc":
-        for xml in _selected(source, [f for f in files if f.lower().endswith(".xml")]):
+        for xml in _selected(source, [f for f in files if f.lower().endswith(".xml")], listed):
             voc = parse_voc_xml(snap.read(xml).decode("utf-8-sig"), f"{source.repo}:{xml}")
             image = _voc_image(xml, voc.filename, present)
             if image is None:
                 report.skipped["xml without image"] += 1
                 continue
-            items.append(Item(image, voc.boxes_xyxy, voc.class_names, (voc.width, voc.height), _group_of(image)))
+            items.append(
+                Item(
+                    image,
+                    voc.boxes_xyxy,
+                    voc.class_names,
+                    (voc.width, voc.height),
+                    _group_of(image, source.group_regex),
+                )
+            )
     else:
         for js in [f for f in files if f.lower().endswith(".json")]:
             folder = str(PurePosixPath(js).parent)
@@ -207,8 +252,8 @@ def enumerate_items(source: Source, snap: GitSnapshot, report: SourceReport) -> 
                 if image not in present:
                     report.skipped["json entry without image"] += 1
                     continue
-                if _selected(source, [image]):
-                    items.append(Item(image, boxes, names, (w, h), _group_of(image)))
+                if _selected(source, [image], listed):
+                    items.append(Item(image, boxes, names, (w, h), _group_of(image, source.group_regex)))
     return items
 
 
@@ -297,7 +342,9 @@ def _destinations(source: Source, out: Path) -> Iterator[Path]:
         yield out / "fisheye-frames"
 
 
-def build_source(source: Source, manifest: Manifest, mirror_root: Path, out: Path) -> SourceReport:
+def build_source(
+    source: Source, manifest: Manifest, mirror_root: Path, out: Path, manifest_dir: Path = MANIFEST.parent
+) -> SourceReport:
     """Write one source's images and labels under `out`."""
     report = SourceReport(source.id, source.split)
     for folder in _destinations(source, out):
@@ -306,7 +353,7 @@ def build_source(source: Source, manifest: Manifest, mirror_root: Path, out: Pat
     max_side = manifest.max_side_px[source.split]
     quality = manifest.jpeg_quality[source.split]
     with GitSnapshot(mirror_root, source.repo, source.commit) as snap:
-        items = subsample(source, enumerate_items(source, snap, report))
+        items = subsample(source, enumerate_items(source, snap, report, read_files_list(source, manifest_dir)))
         for item in items:
             try:
                 data = snap.read(item.path)
@@ -317,6 +364,8 @@ def build_source(source: Source, manifest: Manifest, mirror_root: Path, out: Pat
             if decoded is None:
                 report.skipped["undecodable"] += 1
                 continue
+            if source.denoise == "median3":
+                decoded = cv2.medianBlur(decoded, 3)
             h, w = decoded.shape[:2]
             image, scale = _resize(np.asarray(decoded, dtype=np.uint8), max_side)
             boxes, ids = map_boxes(source, item, w, h, scale, report)
@@ -377,7 +426,7 @@ def build(
         if (out / "eval" / eval_set).exists():
             shutil.rmtree(out / "eval" / eval_set)
     cv2.setNumThreads(1)
-    reports = [build_source(s, manifest, mirror_root, out) for s in chosen]
+    reports = [build_source(s, manifest, mirror_root, out, manifest_path.parent) for s in chosen]
     write_data_yamls(manifest, out, {s.split for s in chosen} | ({"train"} if split in ("train", "all") else set()))
     (out / f"build-report-{split}.json").parent.mkdir(parents=True, exist_ok=True)
     (out / f"build-report-{split}.json").write_text(

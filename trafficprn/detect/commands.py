@@ -14,7 +14,7 @@ from trafficprn.errors import InputError
 
 
 def register(subparsers: Any) -> None:
-    model = subparsers.add_parser("model", help="darknet model tools: info, export")
+    model = subparsers.add_parser("model", help="model tools: info, export, quantize, eval")
     model_sub = model.add_subparsers(dest="model_command", metavar="MODEL_COMMAND")
 
     info = model_sub.add_parser("info", help="weights-file values, trainable parameters and BFLOPs of a cfg")
@@ -37,6 +37,19 @@ def register(subparsers: Any) -> None:
     quant.add_argument("--out", type=Path, required=True, help="output .onnx (its .json is written beside it)")
     quant.add_argument("--max-images", type=int, default=64, help="calibration images to use (default 64)")
     quant.set_defaults(func=_model_quantize)
+    ev = model_sub.add_parser("eval", help="score a model on labelled images (YOLO data.yaml, VOC .xml or COCO .json)")
+    ev.add_argument("data", type=Path, help="folder with data.yaml / VOC .xml files, or a COCO .json")
+    ev.add_argument("--model", default="bundled", help="'bundled' or PATH.onnx (default bundled)")
+    ev.add_argument(
+        "--confidence",
+        type=float,
+        default=None,
+        help="operating confidence for recall/precision (default: the pipeline's detector.confidence)",
+    )
+    ev.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--pictures", type=Path, default=None, help="write each image with truth and boxes here")
+    ev.set_defaults(func=_model_eval)
     model.set_defaults(func=lambda args: _missing(model))
 
     detect = subparsers.add_parser("detect", help="detect objects in an image or a video file")
@@ -152,3 +165,37 @@ def _detect(args: argparse.Namespace) -> int:
     code = run(detector, args.source, as_json=args.json, out=args.out, emit=_emit)
     sys.stdout.flush()
     return code
+
+
+def _model_eval(args: argparse.Namespace) -> int:
+    # `datasets` sits above `detect` (it reads label formats and runs detectors); like
+    # every handler here, this entry point imports what it needs when it runs.
+    from trafficprn.datasets.evaluate import AP_CONFIDENCE, load_set, operating_confidence, score_set
+    from trafficprn.detect.runtime import load_detector
+
+    confidence = operating_confidence() if args.confidence is None else args.confidence
+    data = load_set(args.data)
+    detector = load_detector(args.model, confidence=min(AP_CONFIDENCE, confidence), threads=args.threads)
+    result = score_set(detector, data, confidence, args.pictures)
+    if args.json:
+        print(json.dumps(result.as_json()))
+        return 0
+    print(f"{args.data}: {result.images} images, {result.boxes} vehicle boxes, model {args.model}")
+    if data.dropped:
+        print("  not scored (not vehicle classes): " + ", ".join(f"{k} {v}" for k, v in sorted(data.dropped.items())))
+    print(f"  AP@0.5 all vehicles    {_fmt(result.ap50_vehicle)}")
+    print("  AP@0.5 per class       " + "  ".join(f"{k} {_fmt(v)}" for k, v in result.ap50.items()))
+    print("  AP@0.5 by size (px)    " + "  ".join(f"{k} {_fmt(v)}" for k, v in result.ap50_by_size.items()))
+    print("  boxes by size          " + "  ".join(f"{k} {v}" for k, v in result.boxes_by_size.items()))
+    print(
+        f"  at confidence {confidence:g}: recall {_fmt(result.recall)}  precision {_fmt(result.precision)}  "
+        f"boxes/image {result.boxes_per_image:.2f}"
+    )
+    print("  recall by size         " + "  ".join(f"{k} {_fmt(v)}" for k, v in result.recall_by_size.items()))
+    if args.pictures is not None:
+        print(f"  pictures in {args.pictures}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -81,6 +81,8 @@ class Source(BaseModel):
     group_regex: str | None = Field(
         default=None, description="regex on the file name whose first group names an image's group (e.g. its video)"
     )
+    max_side_px: int | None = Field(default=None, description="override the split's long-side limit")
+    jpeg_quality: int | None = Field(default=None, ge=30, le=100, description="override the split's JPEG quality")
     denoise: Literal["none", "median3"] = Field(default="none", description="median3: undo salt-and-pepper noise")
     max_images: int | None = Field(default=None, description="keep this many (a hash decides which)")
     val_percent: int = Field(default=5, ge=0, le=50, description="share of train image groups held out as val")
@@ -168,13 +170,18 @@ def _yolo_label_of(path: str) -> str:
     return str(PurePosixPath(*parts).with_suffix(".txt"))
 
 
+def _root(source: Source) -> str:
+    """The source folder as a path prefix ("" for the repository root)."""
+    return source.path.strip("/") + "/" if source.path.strip("./") else ""
+
+
 def _selected(source: Source, paths: Sequence[str], listed: set[str] | None = None) -> list[str]:
-    root = source.path.rstrip("/") + "/"
+    root = _root(source)
     inc = [re.compile(p) for p in source.include]
     exc = [re.compile(p) for p in source.exclude]
     out = []
     for p in paths:
-        rel = p[len(root) :] if p.startswith(root) else p
+        rel = p[len(root) :]
         if listed is not None and rel not in listed:
             continue
         if inc and not any(r.search(rel) for r in inc):
@@ -209,7 +216,7 @@ def enumerate_items(
     present = set(files)
     items: list[Item] = []
     if listed is not None:
-        root = source.path.rstrip("/") + "/"
+        root = _root(source)
         missing = sorted(listed - {f[len(root) :] for f in files})
         if missing:
             raise InputError(
@@ -350,8 +357,8 @@ def build_source(
     for folder in _destinations(source, out):
         if folder.exists() and source.split != "frames":
             shutil.rmtree(folder)
-    max_side = manifest.max_side_px[source.split]
-    quality = manifest.jpeg_quality[source.split]
+    max_side = source.max_side_px or manifest.max_side_px[source.split]
+    quality = source.jpeg_quality or manifest.jpeg_quality[source.split]
     with GitSnapshot(mirror_root, source.repo, source.commit) as snap:
         items = subsample(source, enumerate_items(source, snap, report, read_files_list(source, manifest_dir)))
         for item in items:

@@ -53,7 +53,8 @@ class GitSnapshot:
 
     def list_files(self, folder: str) -> list[str]:
         """Every file path under `folder` (repository-relative), sorted."""
-        out = self._git("ls-tree", "-r", "-z", "--name-only", self.commit, "--", folder.rstrip("/") + "/")
+        spec = ["--", folder.strip("/") + "/"] if folder.strip("./") else []  # "" or ".": the whole tree
+        out = self._git("ls-tree", "-r", "-z", "--name-only", self.commit, *spec)
         paths = sorted(p for p in out.stdout.decode("utf-8", errors="surrogateescape").split("\0") if p)
         if not paths:
             raise InputError(f"{self.repo}@{self.commit[:12]} has no files under {folder!r}")

@@ -84,6 +84,12 @@ class Source(BaseModel):
     max_side_px: int | None = Field(default=None, description="override the split's long-side limit")
     jpeg_quality: int | None = Field(default=None, ge=30, le=100, description="override the split's JPEG quality")
     denoise: Literal["none", "median3"] = Field(default="none", description="median3: undo salt-and-pepper noise")
+    resize_aspect: float | None = Field(
+        default=None,
+        gt=0,
+        description="undo an export's stretch: resize each image to this width/height ratio (its height kept)",
+    )
+    one_per_group: bool = Field(default=False, description="keep one image per group (an export's augmented copies)")
     max_images: int | None = Field(default=None, description="keep this many (a hash decides which)")
     val_percent: int = Field(default=5, ge=0, le=50, description="share of train image groups held out as val")
     unlabelled_is_negative: bool = Field(default=False, description="YOLO image without a label file: no boxes")
@@ -276,10 +282,16 @@ def _voc_image(xml: str, filename: str | None, present: set[str]) -> str | None:
 
 
 def subsample(source: Source, items: list[Item]) -> list[Item]:
-    """At most `max_images` items, the same ones on every build."""
+    """At most `max_images` items (one per group with `one_per_group`), the same ones on every build."""
+    ranked = sorted(items, key=lambda it: _hash(source.id, it.path))
+    if source.one_per_group:
+        first: dict[str, Item] = {}
+        for it in ranked:
+            first.setdefault(it.group, it)
+        ranked = list(first.values())
+        items = sorted(ranked, key=lambda it: it.path)
     if source.max_images is None or len(items) <= source.max_images:
         return items
-    ranked = sorted(items, key=lambda it: _hash(source.id, it.path))
     return sorted(ranked[: source.max_images], key=lambda it: it.path)
 
 
@@ -373,6 +385,10 @@ def build_source(
                 continue
             if source.denoise == "median3":
                 decoded = cv2.medianBlur(decoded, 3)
+            if source.resize_aspect is not None:
+                height = decoded.shape[0]
+                width = round(height * source.resize_aspect)
+                decoded = cv2.resize(decoded, (width, height), interpolation=cv2.INTER_CUBIC)
             h, w = decoded.shape[:2]
             image, scale = _resize(np.asarray(decoded, dtype=np.uint8), max_side)
             boxes, ids = map_boxes(source, item, w, h, scale, report)

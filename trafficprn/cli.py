@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "trafficprn.store.commands",  # db upgrade/downgrade
     "trafficprn.services_commands",  # serve, run, process
     "trafficprn.demo",  # demo, eval
+    "trafficprn.datasets.commands",  # data build
 )
 
 

@@ -81,7 +81,9 @@ def fisheye_lens(options: FisheyeWarpOptions) -> EquidistantFisheye:
     return EquidistantFisheye((s, s), (c, c), s / 2.0 - 2.0, options.fov_deg)
 
 
-def place_views(sources: Sequence[LabelledArray], rng: np.random.Generator, options: FisheyeWarpOptions) -> list[PerspectiveView]:
+def place_views(
+    sources: Sequence[LabelledArray], rng: np.random.Generator, options: FisheyeWarpOptions
+) -> list[PerspectiveView]:
     """One pinhole view per source, on evenly spaced sides with jitter."""
     base = float(rng.uniform(0.0, 360.0))
     views = []
@@ -95,7 +97,9 @@ def place_views(sources: Sequence[LabelledArray], rng: np.random.Generator, opti
     return views
 
 
-def _owners(rays: FloatArray, views: Sequence[PerspectiveView], in_fov: npt.NDArray[np.bool_]) -> tuple[IntArray, list[FloatArray]]:
+def _owners(
+    rays: FloatArray, views: Sequence[PerspectiveView], in_fov: npt.NDArray[np.bool_]
+) -> tuple[IntArray, list[FloatArray]]:
     """For each ray, the index of the view that sees it with the nearest axis (-1: none),
     and each view's pixel coordinates of every ray."""
     best = np.full(len(rays), -np.inf)

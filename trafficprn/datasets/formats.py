@@ -109,19 +109,29 @@ def read_yolo_folder(folder: Path, names: Sequence[str] | None = None) -> list[L
 
 def _read_yolo_image(image_path: Path, label_path: Path, names: Sequence[str]) -> LabelledImage:
     width, height = image_size(image_path)
-    rows = np.zeros((0, 5))
-    if label_path.exists():
-        lines = [ln.split() for ln in label_path.read_text(encoding="utf-8").splitlines() if ln.strip()]
-        if any(len(ln) != 5 for ln in lines):
-            raise InputError(f"{label_path}: expected 5 numbers per line (class cx cy w h)")
-        if lines:
-            rows = np.asarray(lines, dtype=np.float64)
+    text = label_path.read_text(encoding="utf-8") if label_path.exists() else ""
+    boxes, box_names = parse_yolo_labels(text, width, height, names, str(label_path))
+    return LabelledImage(image_path, width, height, boxes, box_names)
+
+
+def parse_yolo_labels(
+    text: str, width: int, height: int, names: Sequence[str], source: str = "labels"
+) -> tuple[FloatArray, tuple[str, ...]]:
+    """YOLO label text (`class cx cy w h` lines, normalised) as (N, 4) pixel xyxy boxes
+    in a `width` x `height` image and their class names."""
+    lines = [ln.split() for ln in text.splitlines() if ln.strip()]
+    if any(len(ln) != 5 for ln in lines):
+        raise InputError(f"{source}: expected 5 numbers per line (class cx cy w h)")
+    try:
+        rows = np.asarray(lines, dtype=np.float64).reshape(-1, 5)
+    except ValueError as exc:
+        raise InputError(f"{source}: label values must be numbers: {exc}") from exc
     ids = rows[:, 0].astype(np.int64)
     if len(ids) and (ids.min() < 0 or ids.max() >= len(names)):
-        raise InputError(f"{label_path}: class id {int(ids.max())} outside the {len(names)} names {list(names)}")
+        raise InputError(f"{source}: class id {int(ids.max())} outside the {len(names)} names {list(names)}")
     cx, cy, bw, bh = rows[:, 1] * width, rows[:, 2] * height, rows[:, 3] * width, rows[:, 4] * height
     boxes = np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], axis=1)
-    return LabelledImage(image_path, width, height, boxes, tuple(names[i] for i in ids))
+    return boxes, tuple(names[i] for i in ids)
 
 
 def read_voc_folder(folder: Path) -> list[LabelledImage]:
@@ -131,32 +141,48 @@ def read_voc_folder(folder: Path) -> list[LabelledImage]:
 
 
 def _read_voc_xml(xml_path: Path) -> LabelledImage:
+    voc = parse_voc_xml(xml_path.read_text(encoding="utf-8"), str(xml_path))
+    image_path = _voc_image_path(xml_path, voc.filename)
+    width, height = (voc.width, voc.height) if voc.width > 0 and voc.height > 0 else image_size(image_path)
+    return LabelledImage(image_path, width, height, voc.boxes_xyxy, voc.class_names)
+
+
+@dataclass(frozen=True)
+class VocAnnotation:
+    """One VOC xml: its `<filename>`, `<size>` (0 where absent) and boxes (pixel edges)."""
+
+    filename: str | None
+    width: int
+    height: int
+    boxes_xyxy: FloatArray
+    class_names: tuple[str, ...]
+
+
+def parse_voc_xml(text: str, source: str = "xml") -> VocAnnotation:
+    """A VOC annotation's text; `xmin, ymin` (1-based) lose 1 to become pixel edges."""
     try:
-        root = ET.parse(xml_path).getroot()
+        root = ET.fromstring(text)
     except ET.ParseError as exc:
-        raise InputError(f"{xml_path}: not valid XML: {exc}") from exc
-    image_path = _voc_image_path(xml_path, root.findtext("filename"))
+        raise InputError(f"{source}: not valid XML: {exc}") from exc
     size = root.find("size")
     width = int(float(size.findtext("width") or 0)) if size is not None else 0
     height = int(float(size.findtext("height") or 0)) if size is not None else 0
-    if width <= 0 or height <= 0:
-        width, height = image_size(image_path)
     boxes, names = [], []
     for obj in root.iter("object"):
         box = obj.find("bndbox")
         name = obj.findtext("name")
         if box is None or name is None:
-            raise InputError(f"{xml_path}: an <object> without <name> or <bndbox>")
+            raise InputError(f"{source}: an <object> without <name> or <bndbox>")
         try:
             x1, y1, x2, y2 = (float(box.findtext(k) or "nan") for k in ("xmin", "ymin", "xmax", "ymax"))
         except ValueError as exc:
-            raise InputError(f"{xml_path}: <bndbox> values must be numbers: {exc}") from exc
+            raise InputError(f"{source}: <bndbox> values must be numbers: {exc}") from exc
         boxes.append([x1 - 1.0, y1 - 1.0, x2, y2])
         names.append(name.strip())
     arr = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if np.isnan(arr).any():
-        raise InputError(f"{xml_path}: a <bndbox> lacks one of xmin, ymin, xmax, ymax")
-    return LabelledImage(image_path, width, height, arr, tuple(names))
+        raise InputError(f"{source}: a <bndbox> lacks one of xmin, ymin, xmax, ymax")
+    return VocAnnotation(root.findtext("filename"), width, height, arr, tuple(names))
 
 
 def _voc_image_path(xml_path: Path, filename: str | None) -> Path:
@@ -175,29 +201,36 @@ def _voc_image_path(xml_path: Path, filename: str | None) -> Path:
 
 def read_coco_json(json_path: Path, image_dir: Path | None = None) -> list[LabelledImage]:
     """A COCO detection json; images are `image_dir / file_name` (default: the json's folder)."""
-    try:
-        doc = json.loads(json_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{json_path}: not valid JSON: {exc}") from exc
-    if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= doc.keys():
-        raise InputError(f"{json_path}: a COCO file needs `images`, `annotations` and `categories`")
     base = image_dir if image_dir is not None else json_path.parent
+    return [
+        LabelledImage(base / name, w, h, boxes, names)
+        for name, w, h, boxes, names in parse_coco_json(json_path.read_text(encoding="utf-8"), str(json_path))
+    ]
+
+
+def parse_coco_json(text: str, source: str = "json") -> list[tuple[str, int, int, FloatArray, tuple[str, ...]]]:
+    """A COCO detection json's text as (file_name, width, height, boxes_xyxy, class_names)
+    per image, in the file's image order."""
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{source}: not valid JSON: {exc}") from exc
+    if not isinstance(doc, dict) or not {"images", "annotations", "categories"} <= doc.keys():
+        raise InputError(f"{source}: a COCO file needs `images`, `annotations` and `categories`")
     categories = {c["id"]: str(c["name"]) for c in doc["categories"]}
     per_image: dict[int, list[tuple[list[float], str]]] = {im["id"]: [] for im in doc["images"]}
     for ann in doc["annotations"]:
         if ann.get("iscrowd", 0):
             continue
         if ann["image_id"] not in per_image or ann["category_id"] not in categories:
-            raise InputError(f"{json_path}: annotation {ann.get('id')} names an unknown image or category")
+            raise InputError(f"{source}: annotation {ann.get('id')} names an unknown image or category")
         x, y, w, h = (float(v) for v in ann["bbox"])
         per_image[ann["image_id"]].append(([x, y, x + w, y + h], categories[ann["category_id"]]))
     out = []
     for im in doc["images"]:
         anns = per_image[im["id"]]
         boxes = np.asarray([a[0] for a in anns], dtype=np.float64).reshape(-1, 4)
-        out.append(
-            LabelledImage(base / im["file_name"], int(im["width"]), int(im["height"]), boxes, tuple(a[1] for a in anns))
-        )
+        out.append((str(im["file_name"]), int(im["width"]), int(im["height"]), boxes, tuple(a[1] for a in anns)))
     return out
 
 

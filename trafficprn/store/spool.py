@@ -15,6 +15,7 @@ Reading never holds more than `max_events` events in memory.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import logging
@@ -225,10 +226,8 @@ class Spool:
         """After a failed write (disk full): drop what of it reached the file, so the next
         append starts on a line boundary. The file object goes first (closing retries its
         buffer), then the file is cut back to the last whole line."""
-        try:
+        with contextlib.suppress(OSError):  # its unwritten buffer is what failed
             out.close()
-        except OSError:
-            pass  # its unwritten buffer is what failed
         path = self._segment_path(self._end.segment)
         try:
             os.truncate(path, self._end.offset)

@@ -17,7 +17,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from trafficprn.errors import ConfigError
 
-Point = tuple[float, float]
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Point = tuple[FiniteFloat, FiniteFloat]
+# Leg and lane names travel into database keys, CSV headers and MQTT topics.
+ZoneName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,32}$")]
+MAX_POLYGON_POINTS = 64
 
 
 class _Model(BaseModel):
@@ -241,11 +245,14 @@ Polygon = list[Point]
 def _check_polygon(v: Polygon) -> Polygon:
     if len(v) < 3:
         raise ValueError(f"expected a polygon of at least 3 points, got {len(v)}")
+    if len(v) > MAX_POLYGON_POINTS:
+        raise ValueError(f"expected a polygon of at most {MAX_POLYGON_POINTS} points, got {len(v)}")
     return v
 
 
 class LegConfig(_Model):
-    name: str = Field(title="Leg name", description="Arm of the junction, by compass side (N, E, S, W).")
+    name: ZoneName = Field(title="Leg name", description="Arm of the junction, by compass side (N, E, S, W); "
+                           "letters, digits, '-', '_', '.', at most 32.")
     entry: Polygon = Field(title="Entry zone", description="Image px polygon over the inbound lanes at the stop line.")
     exit: Polygon = Field(title="Exit zone", description="Image px polygon over the outbound lanes.")
 
@@ -254,8 +261,8 @@ class LegConfig(_Model):
 
 
 class LaneConfig(_Model):
-    name: str = Field(title="Lane name", description="e.g. N-1.")
-    leg: str = Field(title="Leg", description="Name of the leg this lane approaches on.")
+    name: ZoneName = Field(title="Lane name", description="e.g. N-1; letters, digits, '-', '_', '.', at most 32.")
+    leg: ZoneName = Field(title="Leg", description="Name of the leg this lane approaches on.")
     polygon: Polygon = Field(title="Lane polygon", description="Image px polygon over the lane, upstream of the stop line.")
     stop_line: tuple[Point, Point] = Field(title="Stop line", description="Two image px points on the stop line.")
 

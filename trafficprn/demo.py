@@ -255,13 +255,35 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _work_site(scene_dir: Path, work: Path) -> Path:
+    """A copy of the scene's site.yaml in the demo's folder, which the setup page may edit
+    (the installed package stays as shipped); camera sources point back at the scene."""
+    from ruamel.yaml import YAML
+
+    rt = YAML(typ="rt")
+    doc = rt.load((scene_dir / "site.yaml").read_text(encoding="utf-8"))
+    for cam in doc.get("cameras", []):
+        src = str(cam.get("source", ""))
+        if src and "://" not in src and not Path(src).is_absolute():
+            cam["source"] = str((scene_dir / src).resolve())
+        det = cam.get("detector") or {}
+        model = str(det.get("model", "bundled"))
+        if model != "bundled" and not Path(model).is_absolute() and (scene_dir / model).exists():
+            det["model"] = str((scene_dir / model).resolve())
+    path = work / "site.yaml"
+    with path.open("w", encoding="utf-8") as out:
+        rt.dump(doc, out)
+    return path
+
+
 def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int, window: tuple[float, float]) -> int:
     import uvicorn
 
     from trafficprn.api import create_app
     from trafficprn.settings import Settings
 
-    settings = Settings(database_url=url, site_path=str(scene_dir / "site.yaml"), spool_dir=str(work / "spool"))
+    site_path = _work_site(scene_dir, work)
+    settings = Settings(database_url=url, site_path=str(site_path), spool_dir=str(work / "spool"))
     app = create_app(settings)
     query = f"?from={_iso(window[0])}&to={_iso(window[1])}&interval=5m"
     print(f"\ntrafficprn demo: dashboard at http://{host}:{port}/ui/{query}  (API at http://{host}:{port}/docs)")

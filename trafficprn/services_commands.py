@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--site", required=True, help="site.yaml")
     p.add_argument("--camera", required=True, help="camera name in the site config")
     p.add_argument("--db", help="database URL (default: TRAFFICPRN_DATABASE_URL)")
-    p.add_argument("--http-host", default="0.0.0.0", help="address of /metrics and /live.mjpg (default 0.0.0.0)")
+    p.add_argument("--http-host", help="address of /metrics and /live.mjpg "
+                                        "(default: TRAFFICPRN_WORKER_BIND, else 127.0.0.1)")
     p.add_argument("--http-port", type=int, help="port (default: the port of the camera's live_url, else 9100)")
     p.add_argument("--spool-dir", help="spool folder (default: TRAFFICPRN_SPOOL_DIR/<camera>)")
     p.set_defaults(func=cmd_run)
@@ -189,7 +190,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     on_main = threading.current_thread() is threading.main_thread()
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)} if on_main else {}
     try:
-        frames = run_worker(site, camera, settings, site_path=args.site, http_host=args.http_host, http_port=port,
+        frames = run_worker(site, camera, settings, site_path=args.site, http_host=args.http_host or settings.worker_bind, http_port=port,
                             spool_dir=_spool(settings, args.spool_dir, camera.name), stop=stop)
     finally:
         for sig, handler in previous.items():
@@ -214,7 +215,7 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
         pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
         source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
         live = LiveFrames(camera, list(pipeline.detector.class_names))
-        http = WorkerHTTP(live, metrics, host=http_host, port=http_port,
+        http = WorkerHTTP(live, metrics, host=http_host, port=http_port, token=settings.worker_token,
                           source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats).start()
     except BaseException:
         sink.close()

@@ -24,3 +24,18 @@ class Settings(BaseSettings):
     stale_s: float = Field(
         30.0, gt=0, description="A camera without a heartbeat for this long is stale; its time counts as missing."
     )
+    max_body_bytes: int = Field(
+        1_048_576, ge=1024, description="Largest request body the API reads (bytes); larger ones get 413 unread."
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a request body; slower ones get 408."
+    )
+    worker_bind: str = Field(
+        "127.0.0.1", description="Address a worker's HTTP endpoint (/metrics, /live.mjpg, ...) listens on."
+    )
+    worker_token: str | None = Field(
+        None, description="When set, a worker's HTTP endpoint requires it (Authorization: Bearer); the API sends it."
+    )
+    session_hours: float = Field(
+        12.0, gt=0, description="Lifetime of the browser session cookie issued for the API key (live view, SSE)."
+    )

@@ -12,6 +12,7 @@ when the database is down (the sink spools); it logs what failed.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -25,6 +26,7 @@ import cv2
 import numpy as np
 
 from trafficprn.config import CameraConfig
+from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, EventSink, Heartbeat, PlateRead, QueueSample, VehiclePassage
 from trafficprn.pipeline import stream_results
 from trafficprn.types import Detections, FrameMeta
@@ -224,15 +226,27 @@ def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any 
 
 
 # ---------------------------------------------------------------- HTTP endpoint
-class WorkerHTTP:
-    """The worker's endpoint on host:port (port 0 picks a free one; see `.port`)."""
+PROXY_HEADER = "X-Trafficprn-Proxy"
 
-    def __init__(self, live: LiveFrames, metrics: WorkerMetrics, *, host: str = "0.0.0.0", port: int = 9100,
+
+class WorkerHTTP:
+    """The worker's endpoint on host:port (port 0 picks a free one; see `.port`).
+
+    Listens on 127.0.0.1 unless told otherwise. With `token`, every path needs
+    `Authorization: Bearer <token>` (the API's proxy sends it; Prometheus can too); anyone
+    without it gets 401, so anonymous viewers can never take the dashboard's live view.
+    The last of `max_viewers` live-view slots is kept for the API's proxy (it also sends
+    `X-Trafficprn-Proxy: 1`), so direct viewers holding the token cannot fill them all."""
+
+    def __init__(self, live: LiveFrames, metrics: WorkerMetrics, *, host: str = "127.0.0.1", port: int = 9100,
                  source_stats: Callable[[], Any] = lambda: None, sink_stats: Callable[[], Any] = lambda: None,
-                 max_fps: float = 10.0, max_viewers: int = 4):
+                 max_fps: float = 10.0, max_viewers: int = 4, token: str | None = None):
+        if max_viewers < 1:
+            raise InputError(f"max_viewers must be at least 1, got {max_viewers}")
         self.live, self.metrics = live, metrics
         self.source_stats, self.sink_stats = source_stats, sink_stats
         self.max_fps, self.max_viewers = max_fps, max_viewers
+        self.token = token
         self.viewers = 0
         self._lock = threading.Lock()
         self.stopping = threading.Event()
@@ -269,8 +283,23 @@ class WorkerHTTP:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _has_token(self) -> bool:
+                if not outer.token:
+                    return False
+                given = self.headers.get("Authorization", "")
+                return hmac.compare_digest(given.encode(), f"Bearer {outer.token}".encode())
+
             def do_GET(self) -> None:  # noqa: N802
                 path = self.path.split("?", 1)[0]
+                if outer.token and not self._has_token():
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Bearer realm="trafficprn-worker"')
+                    self.send_header("Content-Type", "text/plain")
+                    refusal = b"this worker requires its token (Authorization: Bearer, TRAFFICPRN_WORKER_TOKEN)"
+                    self.send_header("Content-Length", str(len(refusal)))
+                    self.end_headers()
+                    self.wfile.write(refusal)
+                    return
                 if path == "/metrics":
                     text = prometheus_text(outer.metrics, outer.source_stats(), outer.sink_stats())
                     self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
@@ -292,13 +321,15 @@ class WorkerHTTP:
                     else:
                         self._send(200, jpg, "image/jpeg")
                 elif path == "/live.mjpg":
-                    self._stream()
+                    proxy = self._has_token() and self.headers.get(PROXY_HEADER) == "1"
+                    self._stream(privileged=proxy or not outer.token)
                 else:
                     self._send(404, b"not found: try /metrics, /live.mjpg, /snapshot.jpg, /health", "text/plain")
 
-            def _stream(self) -> None:
+            def _stream(self, privileged: bool) -> None:
+                slots = outer.max_viewers if privileged else outer.max_viewers - 1
                 with outer._lock:
-                    if outer.viewers >= outer.max_viewers:
+                    if outer.viewers >= slots:
                         self._send(503, b"too many live viewers", "text/plain")
                         return
                     outer.viewers += 1

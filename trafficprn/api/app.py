@@ -16,7 +16,10 @@ from sqlalchemy.exc import DataError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from trafficprn import __version__
-from trafficprn.api.deps import ApiContext, SiteHolder
+from trafficprn.api import access_log
+from trafficprn.api.deps import ApiContext
+from trafficprn.api.limits import RequestLimits
+from trafficprn.api.site_file import SiteHolder
 from trafficprn.errors import ConfigError, StoreError, TrafficPRNError
 from trafficprn.resources import web_dir
 from trafficprn.settings import Settings
@@ -26,7 +29,10 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Counts, queues, speeds and passages of the intersection cameras of one box.
 
 Read-only routes are open unless the server requires a key for reads; plates and
-anything that changes state need the `X-API-Key` header (TRAFFICPRN_API_KEY).
+anything that changes state need the `X-API-Key` header (TRAFFICPRN_API_KEY). A write
+without the key is refused before its body is read; bodies over the limit
+(TRAFFICPRN_MAX_BODY_BYTES, 1 MB) get 413. A browser gets a session cookie for the key
+from `POST /api/session`, so that its live view and server-sent events pass the read rule.
 Times go in as ISO 8601 (naive = UTC) or epoch seconds and come out as UTC epoch
 seconds, with local ISO strings where intervals are concerned."""
 
@@ -42,9 +48,59 @@ def _message(exc: RequestValidationError) -> str:
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path"))
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if err.get("type") == "string_pattern_mismatch":
-            msg = "contains characters that are not allowed (control characters, or not a cursor)"
+            pattern = (err.get("ctx") or {}).get("pattern", "")
+            msg = f"contains characters that are not allowed, or is too long (expected {pattern})"
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"
+
+
+# What a 422 carries (the handler below), documented in place of FastAPI's default shape.
+VALIDATION_ERROR_SCHEMA = {
+    "title": "HTTPValidationError",
+    "type": "object",
+    "required": ["detail", "errors"],
+    "properties": {
+        "detail": {"type": "string", "title": "Detail", "description": "The first problems, in words."},
+        "errors": {
+            "type": "array", "title": "Errors",
+            "items": {
+                "type": "object", "required": ["loc", "msg"],
+                "properties": {
+                    "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+
+def _document_errors(app: FastAPI) -> None:
+    """Make /openapi.json describe the 422 body the API really sends."""
+    plain = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema is None:
+            schema = plain()
+            schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+            schemas["HTTPValidationError"] = VALIDATION_ERROR_SCHEMA
+            schemas.pop("ValidationError", None)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _warn_unsearchable_plates(settings: Settings, site_path: Path | None) -> None:
+    if site_path is None:
+        return
+    try:
+        site = SiteHolder(site_path).get()
+    except ConfigError:
+        return  # reported when a route needs it
+    if site is not None and site.privacy.plates == "hash" and not settings.plate_secret:
+        log.warning("plates are stored as keyed hashes (privacy.plates: hash) but TRAFFICPRN_PLATE_SECRET is "
+                    "not set: plate search cannot find any plate until it is")
 
 
 def _install_handlers(app: FastAPI) -> None:
@@ -93,13 +149,18 @@ def create_app(settings: Settings) -> FastAPI:
                   openapi_tags=[{"name": "status"}, {"name": "counts"}, {"name": "plates"},
                                 {"name": "live and setup"}])
     web = _web_dir()
+    site_path = Path(settings.site_path) if settings.site_path else None
     app.state.ctx = ApiContext(
         settings=settings,
         engine=engine,
         sessions=sessionmaker(engine, expire_on_commit=False),
-        site=SiteHolder(Path(settings.site_path) if settings.site_path else None),
+        site=SiteHolder(site_path),
         web_dir=web,
     )
+    _warn_unsearchable_plates(settings, site_path)
+    access_log.install()
+    _document_errors(app)
+    app.add_middleware(RequestLimits, settings=settings)
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "PUT"],
                            allow_headers=["X-API-Key", "Content-Type"])

@@ -5,75 +5,28 @@ Everything hangs off one `ApiContext` built by `create_app`; nothing is created 
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import os
-import threading
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
-import yaml
 from fastapi import Depends, HTTPException, Request, Security
-from fastapi.security import APIKeyHeader
+from fastapi.security import APIKeyCookie, APIKeyHeader
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trafficprn.config import CameraConfig, SiteConfig, load_site
-from trafficprn.errors import ConfigError
+from trafficprn.api.site_file import SiteHolder
+from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.settings import Settings
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="TRAFFICPRN_API_KEY")
-
-
-@dataclass
-class SiteHolder:
-    """The site config from `path`, re-read when the file changes (the setup page writes it)."""
-
-    path: Path | None
-    _site: SiteConfig | None = None
-    _mtime: float = -1.0
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def get(self) -> SiteConfig | None:
-        if self.path is None:
-            return None
-        with self._lock:
-            try:
-                mtime = self.path.stat().st_mtime
-            except OSError:
-                return self._site
-            if mtime != self._mtime:
-                try:
-                    self._site = load_site(self.path)
-                    self._mtime = mtime
-                except ConfigError:
-                    if self._site is None:
-                        raise
-            return self._site
-
-    def write_zones(self, camera: str, legs: list[dict[str, object]], lanes: list[dict[str, object]]) -> SiteConfig:
-        """Replace one camera's legs and lanes in the YAML file; validate before writing."""
-        from trafficprn.config import dump_site, parse_site
-
-        if self.path is None:
-            raise ConfigError("the API was started without a site config (settings.site_path)")
-        with self._lock:
-            raw = yaml.safe_load(self.path.read_text(encoding="utf-8"))
-            site = parse_site(raw, source=str(self.path))
-            names = [c.name for c in site.cameras]
-            if camera not in names:
-                raise ConfigError(f"no camera named {camera!r}; the site has {names}", field="cameras")
-            for cam in raw["cameras"]:
-                if cam.get("name") == camera:
-                    cam["legs"] = legs
-                    cam["lanes"] = lanes
-            checked = parse_site(raw, source="setup")
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            dump_site(checked, tmp)
-            os.replace(tmp, self.path)
-            self._mtime = -1.0
-        return checked
+SESSION_COOKIE_NAME = "trafficprn_session"
+SESSION_COOKIE = APIKeyCookie(name=SESSION_COOKIE_NAME, auto_error=False,
+                              description="Issued by POST /api/session for the API key; lets the browser's live "
+                                          "view and server-sent events pass a read rule that needs the key.")
 
 
 @dataclass
@@ -108,23 +61,59 @@ def get_site(ctx: ContextDep) -> SiteConfig | None:
 SiteDep = Annotated[SiteConfig | None, Depends(get_site)]
 
 
-def _key_ok(settings: Settings, key: str | None) -> bool:
+def key_matches(settings: Settings, key: str | None) -> bool:
     expected = settings.api_key
     return bool(expected) and key is not None and hmac.compare_digest(key.encode(), str(expected).encode())
+
+
+def _session_mac(settings: Settings, expires: int) -> str:
+    secret = hashlib.sha256(b"trafficprn-session:" + str(settings.api_key).encode()).digest()
+    return hmac.new(secret, str(expires).encode(), hashlib.sha256).hexdigest()
+
+
+def session_token(settings: Settings, now: float | None = None) -> tuple[str, int]:
+    """(token, max_age_s): `<expiry epoch s>.<HMAC>` keyed by the API key, so changing
+    the key ends every session."""
+    max_age = int(settings.session_hours * 3600)
+    expires = int(now if now is not None else time.time()) + max_age
+    return f"{expires}.{_session_mac(settings, expires)}", max_age
+
+
+def session_valid(settings: Settings, token: str | None, now: float | None = None) -> bool:
+    if not settings.api_key or not token or token.count(".") != 1:
+        return False
+    raw_expiry, mac = token.split(".")
+    if not raw_expiry.isdigit() or len(raw_expiry) > 12:
+        return False
+    expires = int(raw_expiry)
+    if expires < (now if now is not None else time.time()):
+        return False
+    return hmac.compare_digest(mac, _session_mac(settings, expires))
 
 
 def require_key(ctx: ContextDep, key: Annotated[str | None, Security(API_KEY_HEADER)] = None) -> None:
     """For plates and anything that changes state."""
     if not ctx.settings.api_key:
         raise HTTPException(403, "this server has no API key configured (TRAFFICPRN_API_KEY); the route is disabled")
-    if not _key_ok(ctx.settings, key):
+    if not key_matches(ctx.settings, key):
         raise HTTPException(401, "missing or wrong API key (send it in the X-API-Key header)")
 
 
-def read_access(ctx: ContextDep, key: Annotated[str | None, Security(API_KEY_HEADER)] = None) -> None:
-    """Read-only data: open unless settings.require_key_for_reads."""
-    if ctx.settings.require_key_for_reads and not _key_ok(ctx.settings, key):
-        raise HTTPException(401, "this server requires the API key for reads (X-API-Key header)")
+def read_access(ctx: ContextDep, key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+                session: Annotated[str | None, Security(SESSION_COOKIE)] = None) -> None:
+    """Read-only data: open unless settings.require_key_for_reads; then the key in the
+    header, or the session cookie issued for it (what a browser's <img> and EventSource send)."""
+    if not ctx.settings.require_key_for_reads:
+        return
+    if not (key_matches(ctx.settings, key) or session_valid(ctx.settings, session)):
+        raise HTTPException(401, "this server requires the API key for reads (X-API-Key header, or the "
+                                 "session cookie from POST /api/session)")
+
+
+def caller_has_key(ctx: ContextDep, key: Annotated[str | None, Security(API_KEY_HEADER)] = None,
+                   session: Annotated[str | None, Security(SESSION_COOKIE)] = None) -> bool:
+    """Whether the caller proved the key (for details only key holders may see)."""
+    return key_matches(ctx.settings, key) or session_valid(ctx.settings, session)
 
 
 def camera_names(site: SiteConfig | None, known_in_db: list[str]) -> list[str]:

@@ -179,6 +179,9 @@ class PassagePage:
     next_cursor: str | None
 
 
+MAX_CURSOR_TS = 1e11  # epoch seconds, about the year 5138
+
+
 def encode_cursor(passage_ts: float, row_id: int) -> str:
     raw = json.dumps([round(passage_ts, 6), row_id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -191,10 +194,11 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
         ts, row_id = json.loads(raw)
         if isinstance(row_id, bool) or not isinstance(row_id, int) or not isinstance(ts, int | float):
             raise ValueError
-        if not math.isfinite(ts):
+        # Bounded to what a real page can hold, so no database driver overflows on it.
+        if not math.isfinite(ts) or abs(ts) > MAX_CURSOR_TS or not 0 <= row_id < 2**63:
             raise ValueError
         return float(ts), row_id
-    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, TypeError, OverflowError, binascii.Error, UnicodeDecodeError):
         raise InputError(f"invalid cursor {cursor[:40]!r}: pass the next_cursor of a previous page") from None
 
 

@@ -147,13 +147,18 @@ def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> 
 
 @router.get("/plates", response_model=list[PlateOut], tags=["plates"], dependencies=[Depends(require_key)],
             summary="Passages by plate text (substring, case-insensitive) or keyed hash (API key)",
-            responses={401: {"description": "missing or wrong API key"}, **NOT_FOUND})
+            responses={401: {"description": "missing or wrong API key"}, **NOT_FOUND,
+                       409: {"description": "hashed plates but no TRAFFICPRN_PLATE_SECRET"}})
 def plates(q: Annotated[PlateQuery, Query()], db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[PlateOut]:
     _check_camera(db, site, q.camera)
     a, b = to_ts(q.from_), to_ts(q.to)
     text = q.text.strip()
     rows = queries.plate_passages(db, text=text, contains=True, camera=q.camera, from_ts=a, to_ts=b, limit=q.limit)
     if site is not None and site.privacy.plates == "hash" and not rows:
+        if not ctx.settings.plate_secret:
+            raise HTTPException(409, "plates are stored as keyed hashes (privacy.plates: hash) and this server "
+                                     "has no TRAFFICPRN_PLATE_SECRET, so it cannot search them; set the secret "
+                                     "the workers hash with")
         rows = _by_hash(db, site, ctx.settings.plate_secret, text, q.camera, a, b, q.limit)
     return [PlateOut.model_validate(r, from_attributes=True) for r in rows]
 
@@ -166,7 +171,7 @@ def _by_hash(db: Session, site: SiteConfig, secret: str | None, text: str, camer
     except ImportError:
         return []
     if not secret:
-        return []
+        return []  # the route refuses before this
     _, digest = PlatePrivacy.from_config(site.privacy, secret).apply(text.upper())
     if not digest:
         return []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 
 import httpx
@@ -12,9 +13,12 @@ from pydantic import ValidationError
 
 from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
 from trafficprn.api.schemas import WorkerStatus, ZonesIn, ZonesOut
+from trafficprn.api.site_file import SiteFileBroken
 from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.errors import ConfigError
+from trafficprn.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/cameras", tags=["live and setup"], dependencies=[Depends(read_access)])
 CONNECT_TIMEOUT_S = 3.0
 
@@ -34,10 +38,20 @@ def _worker_url(cam: CameraConfig, path: str) -> str:
     return cam.live_url.rstrip("/") + path
 
 
+def _worker_headers(settings: Settings) -> dict[str, str]:
+    """What the worker's endpoint asks of the API when TRAFFICPRN_WORKER_TOKEN is set."""
+    if not settings.worker_token:
+        return {}
+    return {"Authorization": f"Bearer {settings.worker_token}", "X-Trafficprn-Proxy": "1"}
+
+
 def _unreachable(cam: CameraConfig, exc: Exception) -> HTTPException:
+    """The answer names the camera, never the worker's internal address (that goes to the log)."""
     if isinstance(exc, httpx.TimeoutException):
-        return HTTPException(504, f"the worker of camera {cam.name!r} at {cam.live_url} did not answer in time")
-    return HTTPException(502, f"the worker of camera {cam.name!r} at {cam.live_url} is unreachable: {exc}")
+        log.warning("worker of camera %s at %s timed out", cam.name, cam.live_url)
+        return HTTPException(504, f"the worker of camera {cam.name!r} did not answer in time")
+    log.warning("worker of camera %s at %s is unreachable: %s", cam.name, cam.live_url, exc)
+    return HTTPException(502, f"the worker of camera {cam.name!r} is unreachable ({type(exc).__name__})")
 
 
 def _zones_yaml(cam: CameraConfig) -> str:
@@ -50,10 +64,11 @@ def _zones_yaml(cam: CameraConfig) -> str:
 
 @router.get("/{name}/live.mjpg", summary="Live annotated MJPEG stream from the camera's worker",
             response_class=StreamingResponse, responses={200: {"content": {"multipart/x-mixed-replace": {}}}})
-async def live(name: str, site: SiteDep) -> StreamingResponse:
+async def live(name: str, site: SiteDep, ctx: ContextDep) -> StreamingResponse:
     cam = _camera(site, name)
     url = _worker_url(cam, "/live.mjpg")
-    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S))
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
+                               headers=_worker_headers(ctx.settings))
     try:
         upstream = await client.send(client.build_request("GET", url), stream=True)
     except httpx.HTTPError as exc:
@@ -80,11 +95,12 @@ async def live(name: str, site: SiteDep) -> StreamingResponse:
 
 @router.get("/{name}/snapshot.jpg", summary="One camera frame (plates blurred) from the worker",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
-async def snapshot(name: str, site: SiteDep) -> Response:
+async def snapshot(name: str, site: SiteDep, ctx: ContextDep) -> Response:
     cam = _camera(site, name)
     url = _worker_url(cam, "/snapshot.jpg")
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_S)) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_S),
+                                     headers=_worker_headers(ctx.settings)) as client:
             res = await client.get(url)
     except httpx.HTTPError as exc:
         raise _unreachable(cam, exc) from None
@@ -95,12 +111,13 @@ async def snapshot(name: str, site: SiteDep) -> Response:
 
 @router.get("/{name}/worker", response_model=WorkerStatus,
             summary="Whether the camera's worker answers, with its frame rate and spool (never a 5xx)")
-async def worker_status(name: str, site: SiteDep) -> WorkerStatus:
+async def worker_status(name: str, site: SiteDep, ctx: ContextDep) -> WorkerStatus:
     cam = _camera(site, name)
     if not cam.live_url:
         return WorkerStatus(camera=name, reachable=False, detail="no live_url in the site config")
     try:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=CONNECT_TIMEOUT_S)) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(3.0, connect=CONNECT_TIMEOUT_S),
+                                     headers=_worker_headers(ctx.settings)) as client:
             res = await client.get(_worker_url(cam, "/health"))
         body = res.json() if res.status_code == 200 else None
     except (httpx.HTTPError, ValueError) as exc:
@@ -125,7 +142,9 @@ def get_zones(name: str, site: SiteDep) -> ZonesOut:
 
 @router.put("/{name}/zones", response_model=ZonesOut, dependencies=[Depends(require_key)],
             summary="Replace the camera's legs and lanes in site.yaml (API key)",
-            responses={401: {"description": "missing or wrong API key"}, 422: {"description": "invalid zones"}})
+            responses={401: {"description": "missing or wrong API key"}, 422: {"description": "invalid zones"},
+                       409: {"description": "site.yaml on disk is broken; fix it by hand first"},
+                       413: {"description": "body over the size limit"}})
 def put_zones(name: str, zones: ZonesIn, ctx: ContextDep, site: SiteDep) -> ZonesOut:
     _camera(site, name)
     try:
@@ -134,6 +153,8 @@ def put_zones(name: str, zones: ZonesIn, ctx: ContextDep, site: SiteDep) -> Zone
             [leg.model_dump(mode="json") for leg in zones.legs],
             [lane.model_dump(mode="json") for lane in zones.lanes],
         )
+    except SiteFileBroken as exc:
+        raise HTTPException(409, str(exc)) from None
     except ConfigError as exc:
         raise HTTPException(422, str(exc)) from None
     except OSError as exc:

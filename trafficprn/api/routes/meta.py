@@ -9,12 +9,21 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from trafficprn import __version__
-from trafficprn.api.deps import ApiContext, ContextDep, SessionDep, SiteDep, read_access
+from trafficprn.api.deps import (
+    SESSION_COOKIE_NAME,
+    ApiContext,
+    ContextDep,
+    SessionDep,
+    SiteDep,
+    read_access,
+    require_key,
+    session_token,
+)
 from trafficprn.api.schemas import CameraOut, Health
 from trafficprn.errors import StoreError
 from trafficprn.store import queries
@@ -39,6 +48,32 @@ def health(ctx: ContextDep) -> Health:
     except StoreError as exc:
         return Health(status="degraded", database="unreachable", version=__version__, detail=str(exc))
     return Health(status="ok", database="ok", version=__version__)
+
+
+class SessionOut(BaseModel):
+    expires_ts: float = Field(description="When the session cookie stops working (UTC epoch s).")
+
+
+@router.post("/session", response_model=SessionOut, dependencies=[Depends(require_key)],
+             summary="A session cookie for the API key (API key)",
+             description="Sets an HttpOnly, SameSite=Strict cookie that passes the read rule, so that a browser's "
+                         "live view (<img>) and server-sent events work where reads need the key. Writes and "
+                         "plates still need the X-API-Key header.",
+             responses={401: {"description": "missing or wrong API key"}})
+def open_session(ctx: ContextDep, request: Request) -> JSONResponse:
+    token, max_age = session_token(ctx.settings)
+    res = JSONResponse({"expires_ts": float(token.split(".")[0])})
+    res.set_cookie(SESSION_COOKIE_NAME, token, max_age=max_age, httponly=True, samesite="strict", path="/",
+                   secure=request.url.scheme == "https")
+    return res
+
+
+@router.delete("/session", status_code=204, dependencies=[Depends(require_key)],
+               summary="End the browser's session cookie (API key)")
+def close_session() -> Response:
+    res = Response(status_code=204)
+    res.delete_cookie(SESSION_COOKIE_NAME, path="/")
+    return res
 
 
 @router.get("/site", response_model=SiteOut, dependencies=[Depends(read_access)], summary="Site name, time zone")

@@ -1,0 +1,162 @@
+"""site.yaml as the API keeps it: read when it changes, zones saved by a YAML round trip.
+
+`SiteHolder.get()` serves the last good config and never waits for a save in progress.
+`SiteHolder.write_zones()` edits one camera's `legs` and `lanes` in place with
+ruamel.yaml's round-trip mode, so the operator's comments, key order and flow style
+survive; unchanged items keep their original text. The edited file is validated as a
+whole before it replaces the old one (atomically, by rename).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import YAMLError
+
+from trafficprn.config import SiteConfig, load_site, parse_site
+from trafficprn.errors import ConfigError
+
+
+class SiteFileBroken(ConfigError):
+    """site.yaml on disk cannot be read or parsed: the save refuses to touch it (409)."""
+
+
+def _round_trip() -> YAML:
+    rt = YAML(typ="rt")
+    rt.preserve_quotes = True
+    rt.width = 4096  # keep long flow-style polygons on one line, as written
+    return rt
+
+
+def _flow(items: Sequence[Any]) -> CommentedSeq:
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def _styled(item: Mapping[str, Any]) -> CommentedMap:
+    """A new leg or lane in the file's usual style: points and polygons in flow style."""
+    out = CommentedMap()
+    for key, value in item.items():
+        if isinstance(value, list) and value and isinstance(value[0], list | tuple):
+            out[key] = _flow([_flow(list(p)) for p in value])
+        else:
+            out[key] = value
+    return out
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, Mapping):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _same(old: Any, new: Mapping[str, Any]) -> bool:
+    def norm(x: Any) -> Any:
+        if isinstance(x, Mapping):
+            return {k: norm(v) for k, v in x.items()}
+        if isinstance(x, list | tuple):
+            return [norm(v) for v in x]
+        if isinstance(x, int | float) and not isinstance(x, bool):
+            return float(x)
+        return x
+
+    return bool(norm(_plain(old)) == norm(dict(new)))
+
+
+def _update_list(parent: CommentedMap, key: str, items: list[dict[str, Any]]) -> None:
+    """Make parent[key] equal `items`, editing the existing sequence in place so that its
+    own comments (a comment under `legs:`) and its unchanged items stay as they are."""
+    seq = parent.get(key)
+    if not isinstance(seq, CommentedSeq):
+        parent[key] = CommentedSeq([_styled(i) for i in items])
+        return
+    for i, item in enumerate(items):
+        if i < len(seq):
+            if not _same(seq[i], item):
+                seq[i] = _styled(item)
+        else:
+            seq.append(_styled(item))
+    while len(seq) > len(items):
+        del seq[len(seq) - 1]
+
+
+@dataclass
+class SiteHolder:
+    """The site config from `path`, re-read when the file changes (the setup page writes it)."""
+
+    path: Path | None
+    _site: SiteConfig | None = None
+    _mtime: float = -1.0
+    _read_lock: threading.Lock = field(default_factory=threading.Lock)
+    _write_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self) -> SiteConfig | None:
+        if self.path is None:
+            return None
+        # A reload in progress: serve the config we have rather than wait for it.
+        if not self._read_lock.acquire(blocking=self._site is None):
+            return self._site
+        try:
+            try:
+                mtime = self.path.stat().st_mtime
+            except OSError:
+                return self._site
+            if mtime != self._mtime:
+                try:
+                    self._site = load_site(self.path)
+                    self._mtime = mtime
+                except ConfigError:
+                    if self._site is None:
+                        raise
+            return self._site
+        finally:
+            self._read_lock.release()
+
+    def write_zones(self, camera: str, legs: list[dict[str, Any]], lanes: list[dict[str, Any]]) -> SiteConfig:
+        """Replace one camera's legs and lanes in the YAML file; validate before writing.
+        Raises SiteFileBroken when the file on disk is unreadable or invalid, ConfigError
+        when the result would not be a valid site."""
+        if self.path is None:
+            raise ConfigError("the API was started without a site config (settings.site_path)")
+        with self._write_lock:
+            rt = _round_trip()
+            try:
+                doc = rt.load(self.path.read_text(encoding="utf-8"))
+            except OSError as exc:
+                raise SiteFileBroken(f"cannot read the site config: {exc.strerror}", source=str(self.path)) from None
+            except YAMLError as exc:
+                raise SiteFileBroken(f"the site config on disk is not valid YAML ({exc}); fix it by hand first",
+                                     source=str(self.path)) from None
+            if not isinstance(doc, CommentedMap):
+                raise SiteFileBroken("the site config on disk is not a mapping; fix it by hand first",
+                                     source=str(self.path))
+            try:
+                site = parse_site(_plain(doc), source=str(self.path))
+            except ConfigError as exc:
+                raise SiteFileBroken(f"the site config on disk is invalid ({exc}); fix it by hand first",
+                                     source=str(self.path)) from None
+            names = [c.name for c in site.cameras]
+            if camera not in names:
+                raise ConfigError(f"no camera named {camera!r}; the site has {names}", field="cameras")
+            cam = next(c for c in doc["cameras"] if c.get("name") == camera)
+            _update_list(cam, "legs", legs)
+            _update_list(cam, "lanes", lanes)
+            checked = parse_site(_plain(doc), source="setup")
+            buf = io.StringIO()
+            rt.dump(doc, buf)
+            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+            tmp.write_text(buf.getvalue(), encoding="utf-8")
+            os.replace(tmp, self.path)
+            self._mtime = -1.0
+        return checked

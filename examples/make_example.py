@@ -123,7 +123,7 @@ def main() -> None:
     ground = np.vstack(survey_m)
     image = cam.to_image(ground) + rng.normal(0, 0.3, (len(ground), 2))  # clicked by hand
     points = "\n".join(
-        f"        - {{image_px: [{u:.1f}, {v:.1f}], ground_m: [{g[0]:g}, {g[1]:g}]}}"
+        f"        - {{image_px: [{u:.1f}, {v:.1f}], ground_m: [{g[0] + 0.0:g}, {g[1] + 0.0:g}]}}"
         for (u, v), g in zip(image, ground, strict=True)
     )
     legs, lanes = [], []

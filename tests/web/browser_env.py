@@ -8,7 +8,7 @@ import shutil
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -77,18 +77,12 @@ def load_site_for_worker() -> object:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, worker_endpoint: str) -> Iterator[dict[str, object]]:
+def serve_in_thread(settings: Settings) -> tuple[str, Callable[[], None]]:
+    """The API for `settings` under uvicorn in a thread: (base URL, stop)."""
     import uvicorn
 
-    folder = tmp_path_factory.mktemp("browser")
-    url = f"sqlite:///{folder / 'db.sqlite'}"
-    upgrade(url)
-    seeding.seed(url)
-    site_path = seeding.write_site(folder / "site.yaml", live_url=worker_endpoint)
-    app = create_app(Settings(database_url=url, api_key=API_KEY, site_path=str(site_path)))
     port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+    srv = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
                                         timeout_graceful_shutdown=1))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -97,9 +91,24 @@ def server(tmp_path_factory: pytest.TempPathFactory, worker_endpoint: str) -> It
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield {"base": f"http://127.0.0.1:{port}", "site_path": site_path, "db": url}
-    srv.should_exit = True
-    thread.join(10)
+
+    def stop() -> None:
+        srv.should_exit = True
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory, worker_endpoint: str) -> Iterator[dict[str, object]]:
+    folder = tmp_path_factory.mktemp("browser")
+    url = f"sqlite:///{folder / 'db.sqlite'}"
+    upgrade(url)
+    seeding.seed(url)
+    site_path = seeding.write_site(folder / "site.yaml", live_url=worker_endpoint)
+    base, stop = serve_in_thread(Settings(database_url=url, api_key=API_KEY, site_path=str(site_path)))
+    yield {"base": base, "site_path": site_path, "db": url}
+    stop()
 
 
 @pytest.fixture(scope="session")

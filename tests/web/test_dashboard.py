@@ -10,7 +10,7 @@ import httpx
 import pytest
 import seeding
 import yaml
-from browser_env import API_KEY, LAPTOP, TABLET
+from browser_env import API_KEY, LAPTOP, TABLET, serve_in_thread, street_frame
 
 from trafficprn.config import load_site
 
@@ -157,3 +157,48 @@ def test_dashboard_updates_live_without_reload(server: dict[str, Any], page_fact
                            timeout=30000)
     assert page.evaluate("window.__notReloaded") is True
     assert errors.messages == []
+
+
+@pytest.fixture
+def keyed_server(server: dict[str, Any], tmp_path: Path) -> Any:
+    """The same data behind an API that needs the key for reads, with a worker that needs
+    its token: what a box open to a city network runs."""
+    from trafficprn.worker import LiveFrames, WorkerHTTP, WorkerMetrics
+
+    site = load_site(server["site_path"])
+    live = LiveFrames(site.cameras[0], ["car", "bus", "truck", "motorcycle", "bicycle"])
+    frame, dets = street_frame()
+    live.update(frame, dets)
+    http = WorkerHTTP(live, WorkerMetrics(seeding.CAMERA), port=0, max_fps=5, token="w-secret").start()
+    site_path = seeding.write_site(tmp_path / "site.yaml", live_url=f"http://127.0.0.1:{http.port}")
+    from trafficprn.settings import Settings
+
+    base, stop = serve_in_thread(Settings(database_url=server["db"], api_key=API_KEY, site_path=str(site_path),
+                                          require_key_for_reads=True, worker_token="w-secret"))
+    yield {"base": base, "worker": f"http://127.0.0.1:{http.port}"}
+    stop()
+    http.close()
+
+
+def test_live_view_and_live_updates_work_where_reads_need_the_key(keyed_server: dict[str, Any],
+                                                                   page_factory: Any) -> None:
+    make, errors = page_factory
+    page = make(LAPTOP)
+    page.goto(f"{keyed_server['base']}/ui/index.html?{urlencode(RANGE)}", wait_until="domcontentloaded")
+    assert httpx.get(f"{keyed_server['worker']}/snapshot.jpg", timeout=5).status_code == 401  # anonymous, direct
+    page.click("#key-button")
+    page.fill("#key-input", API_KEY)
+    page.click("#key-dialog button[value=save]")
+    # the <img> of the live view sends no header: the session cookie carries the key
+    page.wait_for_function("(() => { const i = document.querySelector('#live img');"
+                           " return i && i.complete && i.naturalWidth === 1280; })()", timeout=30000)
+    page.wait_for_selector("#passages tbody tr td", timeout=30000)
+    opened = page.evaluate("""async () => {
+        const src = new EventSource('/api/events?max_s=2&poll_s=0.3');
+        return await new Promise((ok) => {
+          src.addEventListener('update', () => { src.close(); ok('update'); });
+          src.addEventListener('error', () => { src.close(); ok('error'); });
+        });
+    }""")
+    assert opened == "update"
+    errors.messages.clear()  # the 401s of the first load, before the key, are expected

@@ -20,6 +20,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
+from ruamel.yaml.util import load_yaml_guess_indent
 
 from trafficprn.config import SiteConfig, load_site, parse_site
 from trafficprn.errors import ConfigError
@@ -29,10 +30,15 @@ class SiteFileBroken(ConfigError):
     """site.yaml on disk cannot be read or parsed: the save refuses to touch it (409)."""
 
 
-def _round_trip() -> YAML:
+def _round_trip(text: str) -> YAML:
+    """A round-trip YAML set to the file's own indentation (guessed from `text`)."""
     rt = YAML(typ="rt")
     rt.preserve_quotes = True
     rt.width = 4096  # keep long flow-style polygons on one line, as written
+    _, indent, block_seq_indent = load_yaml_guess_indent(text)
+    if indent is not None and block_seq_indent is not None:
+        rt.indent(mapping=block_seq_indent if block_seq_indent else indent, sequence=indent,
+                  offset=block_seq_indent)
     return rt
 
 
@@ -74,13 +80,16 @@ def _same(old: Any, new: Mapping[str, Any]) -> bool:
     return bool(norm(_plain(old)) == norm(dict(new)))
 
 
-def _update_list(parent: CommentedMap, key: str, items: list[dict[str, Any]]) -> None:
+def _update_list(parent: CommentedMap, key: str, items: list[dict[str, Any]]) -> bool:
     """Make parent[key] equal `items`, editing the existing sequence in place so that its
-    own comments (a comment under `legs:`) and its unchanged items stay as they are."""
+    own comments (a comment under `legs:`) and its unchanged items stay as they are.
+    Returns whether anything changed."""
     seq = parent.get(key)
     if not isinstance(seq, CommentedSeq):
         parent[key] = CommentedSeq([_styled(i) for i in items])
-        return
+        return True
+    if len(seq) == len(items) and all(_same(a, b) for a, b in zip(seq, items, strict=True)):
+        return False
     for i, item in enumerate(items):
         if i < len(seq):
             if not _same(seq[i], item):
@@ -89,6 +98,7 @@ def _update_list(parent: CommentedMap, key: str, items: list[dict[str, Any]]) ->
             seq.append(_styled(item))
     while len(seq) > len(items):
         del seq[len(seq) - 1]
+    return True
 
 
 @dataclass
@@ -130,9 +140,10 @@ class SiteHolder:
         if self.path is None:
             raise ConfigError("the API was started without a site config (settings.site_path)")
         with self._write_lock:
-            rt = _round_trip()
             try:
-                doc = rt.load(self.path.read_text(encoding="utf-8"))
+                text = self.path.read_text(encoding="utf-8")
+                rt = _round_trip(text)
+                doc = rt.load(text)
             except OSError as exc:
                 raise SiteFileBroken(f"cannot read the site config: {exc.strerror}", source=str(self.path)) from None
             except YAMLError as exc:
@@ -144,15 +155,18 @@ class SiteHolder:
             try:
                 site = parse_site(_plain(doc), source=str(self.path))
             except ConfigError as exc:
-                raise SiteFileBroken(f"the site config on disk is invalid ({exc}); fix it by hand first",
+                problem = str(exc).removeprefix(f"{self.path}: ")
+                raise SiteFileBroken(f"the site config on disk is invalid ({problem}); fix it by hand first",
                                      source=str(self.path)) from None
             names = [c.name for c in site.cameras]
             if camera not in names:
                 raise ConfigError(f"no camera named {camera!r}; the site has {names}", field="cameras")
             cam = next(c for c in doc["cameras"] if c.get("name") == camera)
-            _update_list(cam, "legs", legs)
-            _update_list(cam, "lanes", lanes)
+            changed = _update_list(cam, "legs", legs)
+            changed = _update_list(cam, "lanes", lanes) or changed
             checked = parse_site(_plain(doc), source="setup")
+            if not changed:
+                return checked  # an unchanged save leaves the file as it is, byte for byte
             buf = io.StringIO()
             rt.dump(doc, buf)
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")

@@ -41,16 +41,31 @@ export async function put(path, body) {
 
 export function enc(s) { return encodeURIComponent(s); }
 
-/** Wire the page's API-key dialog (#key-dialog, #key-button, #key-input) to sessionStorage. */
-export function setupKeyDialog() {
+/** Exchange the key for an HttpOnly session cookie (POST /api/session), so that the live
+ *  view (<img>) and server-sent events, which cannot send headers, pass a read rule that
+ *  needs the key. Without a key, end any session. Never throws. */
+export async function syncSession() {
+  const key = apiKey();
+  try {
+    await fetch("/api/session", { method: key ? "POST" : "DELETE", headers: headers(), credentials: "same-origin" });
+  } catch { /* offline: the page says so elsewhere */ }
+}
+
+/** Wire the page's API-key dialog (#key-dialog, #key-button, #key-input) to sessionStorage;
+ *  resolves once the session cookie matches the stored key. `onChange` runs after a changed
+ *  key has its session, so that the page can restart its live view and live updates. */
+export async function setupKeyDialog({ onChange = null } = {}) {
   const $ = (id) => document.getElementById(id);
   const dlg = $("key-dialog");
   const label = () => { $("key-button").textContent = apiKey() ? "API key ✓" : "API key"; };
   $("key-button").addEventListener("click", () => { $("key-input").value = apiKey(); dlg.showModal(); });
-  dlg.addEventListener("close", () => {
+  dlg.addEventListener("close", async () => {
+    const before = apiKey();
     if (dlg.returnValue === "save") setApiKey($("key-input").value.trim());
     if (dlg.returnValue === "clear") setApiKey("");
     label();
+    if (apiKey() !== before) { await syncSession(); if (onChange) onChange(); }
   });
   label();
+  if (apiKey()) await syncSession();
 }

@@ -8,7 +8,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null };
+const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null, events: null };
 
 function localInput(iso) {
   const d = new Date(iso);
@@ -226,7 +226,9 @@ function listen() {
   let timer = null;
   const poll = () => { if (!timer) timer = setInterval(() => { refreshCameras(); refresh(); }, 15000); };
   if (!("EventSource" in window)) { poll(); return; }
+  if (state.events) state.events.close();
   const src = new EventSource("/api/events");
+  state.events = src;
   src.addEventListener("update", (e) => {
     // The stream sends the current state first, then each change: refresh on all of them
     // (the first may already carry a change made while the page loaded).
@@ -251,7 +253,12 @@ async function searchPlates(ev) {
 }
 
 async function main() {
-  setupKeyDialog();
+  await setupKeyDialog({ onChange: () => {
+    // a new key (and session cookie): open the live view and the live updates again with it
+    $("live").replaceChildren();
+    listen();
+    refreshCameras().then(() => refresh());
+  } });
   if (params.get("interval")) $("interval").value = params.get("interval");
   if (params.get("from") && params.get("to")) {
     $("range").value = "custom";

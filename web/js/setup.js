@@ -142,7 +142,7 @@ async function save() {
 }
 
 async function main() {
-  setupKeyDialog();
+  await setupKeyDialog();
   canvas.addEventListener("click", (ev) => {
     state.points.push(canvasPoint(ev));
     if ($("tool").value === "stop" && state.points.length === 2) commit(); else draw();

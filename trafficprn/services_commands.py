@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     p.add_argument("--site", help="site.yaml: camera list, live URLs, setup page (default: TRAFFICPRN_SITE_PATH)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="server processes sharing the port (default 1; one per core serves most)")
+    p.add_argument("--no-access-log", action="store_true", help="no line per request in the log")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("run", help="run one camera's worker: source -> pipeline -> database")
@@ -82,9 +85,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log.warning("%s; serving anyway, data routes answer 503 until it is fixed", exc)
     if not settings.api_key:
         log.warning("TRAFFICPRN_API_KEY is not set: plate search and saving the setup are disabled")
-    app = create_app(settings)
-    log.info("serving %s on http://%s:%d (dashboard at /ui/)", describe_url(settings.database_url), args.host, args.port)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="info", proxy_headers=True)
+    if args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    log.info("serving %s on http://%s:%d (dashboard at /ui/, %d process%s)", describe_url(settings.database_url),
+             args.host, args.port, args.workers, "es" if args.workers > 1 else "")
+    common: dict[str, Any] = {"host": args.host, "port": args.port, "log_level": "info", "proxy_headers": True,
+                              "access_log": not args.no_access_log, "timeout_keep_alive": 10}
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **common)
+        return 0
+    # Several processes: each builds its app from the environment (uvicorn imports the factory).
+    os.environ["TRAFFICPRN_DATABASE_URL"] = settings.database_url
+    if settings.site_path:
+        os.environ["TRAFFICPRN_SITE_PATH"] = str(settings.site_path)
+    uvicorn.run("trafficprn.api.app:app_from_env", factory=True, workers=args.workers, **common)
     return 0
 
 

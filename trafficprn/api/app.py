@@ -176,3 +176,9 @@ def create_app(settings: Settings) -> FastAPI:
             return RedirectResponse("/ui/")
 
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app for settings from the environment: the factory that `serve --workers N`
+    gives uvicorn, so that each server process builds its own (engine, site)."""
+    return create_app(Settings())

@@ -88,6 +88,6 @@ def _purge(args: argparse.Namespace) -> int:
         engine.dispose()
     print(
         f"purged {result.passages} passages, {result.queue_samples} queue samples, {result.camera_status} status rows, "
-        f"{result.plate_reads} plate reads; cleared plates of {result.plates_cleared} passages"
+        f"{result.heartbeats} heartbeats, {result.plate_reads} plate reads; cleared plates of {result.plates_cleared} passages"
     )
     return 0

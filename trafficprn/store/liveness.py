@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
 from trafficprn.store.models import CameraStatusRow, HeartbeatRow
@@ -36,7 +37,17 @@ Conn = Connection | Session
 State = Literal["up", "down", "stale", "unknown"]
 
 
+def _dialect(conn: Conn) -> str:
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    return bind.dialect.name
+
+
 def _ts(value: object) -> float:
+    """Epoch seconds of a timestamp as the driver returns it (SQLite aggregates give the
+    stored UTC text)."""
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
     return value.timestamp() if hasattr(value, "timestamp") else float(value)  # type: ignore[arg-type]
 
 
@@ -68,28 +79,38 @@ def status_down(conn: Conn, camera: str, from_ts: float, to_ts: float) -> list[S
 
 def heartbeat_cover(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S) -> list[Span]:
     """Spans within [from_ts, to_ts) from an up heartbeat to the next heartbeat, where
-    that one came at most `stale_s` later (the worker lived through the span)."""
-    rows = conn.execute(
-        select(HeartbeatRow.ts, HeartbeatRow.up)
-        .where(
-            HeartbeatRow.camera == camera,
-            HeartbeatRow.ts >= utc(from_ts - stale_s),
-            HeartbeatRow.ts <= utc(to_ts + stale_s),
-        )
-        .order_by(HeartbeatRow.ts)
+    that one came at most `stale_s` later (the worker lived through the span).
+
+    The pairs of successive heartbeats tile [first, last]; the database returns only the
+    first and last heartbeat and the pairs that break the cover (a down beat, or a gap
+    over `stale_s`), so 30 days of 10 s heartbeats (259,200 rows) come back as a few rows."""
+    where = (HeartbeatRow.camera == camera, HeartbeatRow.ts >= utc(from_ts - stale_s),
+             HeartbeatRow.ts <= utc(to_ts + stale_s))
+    first, last = conn.execute(select(func.min(HeartbeatRow.ts), func.max(HeartbeatRow.ts)).where(*where)).one()
+    if first is None or last is None:
+        return []
+    pairs = (
+        select(HeartbeatRow.ts.label("ts"), HeartbeatRow.up.label("up"),
+               func.lead(HeartbeatRow.ts).over(order_by=HeartbeatRow.ts).label("nxt"))
+        .where(*where)
+        .subquery()
+    )
+    if _dialect(conn) == "postgresql":  # timestamp arithmetic: no per-row epoch conversion
+        gap_over = pairs.c.nxt - pairs.c.ts > timedelta(seconds=stale_s)
+    else:
+        gap_over = (func.julianday(pairs.c.nxt) - func.julianday(pairs.c.ts)) * 86400.0 > stale_s
+    breaks = conn.execute(
+        select(pairs.c.ts, pairs.c.nxt)
+        .where(pairs.c.nxt.is_not(None), or_(pairs.c.up.is_(False), gap_over))
+        .order_by(pairs.c.ts)
     ).all()
-    beats = [(_ts(ts), bool(up)) for ts, up in rows]
     out: list[Span] = []
-    for (a, up_a), (b, _) in zip(beats, beats[1:], strict=False):
-        if not up_a or b - a > stale_s:
-            continue
-        lo, hi = max(a, from_ts), min(b, to_ts)
-        if hi <= lo:
-            continue
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], hi))
-        else:
+    start = _ts(first)
+    for a, b in [*((_ts(a), _ts(b)) for a, b in breaks), (_ts(last), _ts(last))]:
+        lo, hi = max(start, from_ts), min(a, to_ts)
+        if hi > lo:
             out.append((lo, hi))
+        start = b
     return out
 
 

@@ -171,6 +171,24 @@ class QueueSampleRow(Base):
     )
 
 
+class QueueMinuteRow(Base):
+    """Queue samples of one lane in one UTC minute (`store.queue_rollup`): long charts
+    read these instead of every sample."""
+
+    __tablename__ = "queue_minutes"
+
+    site: Mapped[str] = mapped_column(String(64), primary_key=True, default="", server_default="")
+    camera: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lane: Mapped[str] = mapped_column(String(32), primary_key=True)
+    minute_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    samples: Mapped[int] = mapped_column(Integer, nullable=False)
+    length_sum_m: Mapped[float] = mapped_column(Float, nullable=False)
+    length_max_m: Mapped[float] = mapped_column(Float, nullable=False)
+    vehicles_max: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __table_args__ = (Index("ix_queue_minutes_camera_minute", "camera", "minute_s"),)
+
+
 class CameraStatusRow(Base):
     """A status change: the camera is `up` (or down) from `ts` until its next row."""
 
@@ -260,4 +278,5 @@ TABLES = (
     "plate_reads",
     "cameras",
     "passage_counts",
+    "queue_minutes",
 )

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, Select, and_, func, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
-from trafficprn.store import liveness, rollup
+from trafficprn.store import liveness, queue_rollup, rollup
 from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
 from trafficprn.store.rollup import MovementCount
@@ -412,33 +412,46 @@ def queues(
     conn: Conn, camera: str, from_ts: float, to_ts: float, *, step_s: int = 60, lane: str | None = None
 ) -> list[QueueBin]:
     """Queue samples of a camera resampled to `step_s` buckets (aligned to the epoch),
-    ordered by lane, then time."""
+    ordered by lane, then time. Steps of whole minutes read the `queue_minutes` rollup
+    for the whole minutes of the range and the samples only for its partial ends."""
     _check_range(from_ts, to_ts)
     if not 1 <= step_s <= 86400:
         raise InputError(f"step_s must be in 1..86400 seconds, got {step_s}")
     if (to_ts - from_ts) / step_s > 100_000:
         raise InputError(f"too many buckets: {(to_ts - from_ts) / step_s:.0f}; use a larger step_s")
+    minute = queue_rollup.MINUTE_S
+    first_whole = int(math.ceil(from_ts / minute)) * minute
+    last_whole = int(math.floor(to_ts / minute)) * minute
+    if step_s % minute or last_whole - first_whole < step_s:
+        cells = _queue_cells(conn, camera, from_ts, to_ts, step_s, lane)
+    else:
+        cells = queue_rollup.read_minutes(conn, camera, first_whole, last_whole, step_s=step_s, lane=lane)
+        for a, b in ((from_ts, float(first_whole)), (float(last_whole), to_ts)):
+            if b > a:
+                for key, cell in _queue_cells(conn, camera, a, b, step_s, lane).items():
+                    cells.setdefault(key, queue_rollup.MinuteCell()).add(
+                        cell.samples, cell.length_sum_m, cell.length_max_m, cell.vehicles_max)
+    return [
+        QueueBin(ln, float(b), c.length_sum_m / c.samples, c.length_max_m, c.vehicles_max, c.samples)
+        for (ln, b), c in sorted(cells.items())
+    ]
+
+
+def _queue_cells(conn: Conn, camera: str, from_ts: float, to_ts: float, step_s: int,
+                 lane: str | None) -> dict[tuple[str, int], queue_rollup.MinuteCell]:
+    """Cells per (lane, bucket) from the samples of [from_ts, to_ts) themselves."""
     conds = [QueueSampleRow.camera == camera, QueueSampleRow.ts >= utc(from_ts), QueueSampleRow.ts < utc(to_ts)]
     if lane is not None:
         conds.append(QueueSampleRow.lane == lane)
     bucket = bucket_start_s(QueueSampleRow.ts, _dialect(conn), step_s).label("bucket")
     inner = select(bucket, QueueSampleRow.lane, QueueSampleRow.length_m, QueueSampleRow.vehicles).where(*conds).subquery()
     stmt = (
-        select(
-            inner.c.lane,
-            inner.c.bucket,
-            func.avg(inner.c.length_m),
-            func.max(inner.c.length_m),
-            func.max(inner.c.vehicles),
-            func.count(),
-        )
+        select(inner.c.lane, inner.c.bucket, func.count(), func.sum(inner.c.length_m), func.max(inner.c.length_m),
+               func.max(inner.c.vehicles))
         .group_by(inner.c.lane, inner.c.bucket)
-        .order_by(inner.c.lane, inner.c.bucket)
     )
-    return [
-        QueueBin(str(ln), float(b), float(mean), float(mx), int(v), int(n))
-        for ln, b, mean, mx, v, n in conn.execute(stmt).all()
-    ]
+    return {(str(ln), int(round(float(b)))): queue_rollup.MinuteCell(int(n), float(total), float(mx), int(v))
+            for ln, b, n, total, mx, v in conn.execute(stmt).all()}
 
 
 # ---------------------------------------------------------------- speeds
@@ -486,24 +499,33 @@ def speed_stats(
     conds = [*flt.where(), Passage.speed_median_kmh.is_not(None)]
     if not include_flagged:
         conds.append(Passage.speed_flagged.is_(False))
+    # One scan: the count of each distinct speed value (speeds are stored to 0.01 km/h, so
+    # a month holds a few thousand values), from which the percentiles (exact, linear
+    # interpolation as numpy and Postgres percentile_cont), the mean and the histogram follow.
     speed = Passage.speed_median_kmh
-    count, mean = conn.execute(select(func.count(), func.avg(speed)).where(*conds)).one()
-    pct: list[float | None] = [None] * len(PERCENTILES)
-    if count:
-        if _dialect(conn) == "postgresql":
-            row = conn.execute(
-                select(*[func.percentile_cont(q).within_group(speed.asc()) for q in PERCENTILES]).where(*conds)
-            ).one()
-            pct = [float(v) for v in row]
-        else:
-            values = np.array([v for (v,) in conn.execute(select(speed).where(*conds)).all()], dtype=np.float64)
-            pct = [float(v) for v in np.percentile(values, [100 * q for q in PERCENTILES])]
-    index = func.floor(speed / bin_kmh)
-    inner = select(index.label("bin")).where(*conds).subquery()
-    hist = conn.execute(select(inner.c.bin, func.count()).group_by(inner.c.bin).order_by(inner.c.bin)).all()
-    histogram = [SpeedBin(float(b) * bin_kmh, (float(b) + 1) * bin_kmh, int(n)) for b, n in hist]
+    rows = [(float(v), int(n)) for v, n in
+            conn.execute(select(speed, func.count()).where(*conds).group_by(speed).order_by(speed)).all()
+            if v is not None]
+    if not rows:
+        return SpeedStats(0, None, None, None, None, None, [])
+    values = np.array([v for v, _ in rows])
+    counts = np.array([n for _, n in rows], dtype=np.int64)
+    total = int(counts.sum())
+    cum = np.cumsum(counts)
+    pct: list[float | None] = []
+    for q in PERCENTILES:
+        pos = q * (total - 1)  # rank in the sorted speeds
+        lo, hi = int(np.floor(pos)), int(np.ceil(pos))
+        v_lo = values[np.searchsorted(cum, lo + 1)]
+        v_hi = values[np.searchsorted(cum, hi + 1)]
+        pct.append(float(v_lo + (v_hi - v_lo) * (pos - lo)))
+    mean = float((values * counts).sum() / total)
+    bins = np.floor(values / bin_kmh)
+    edges = np.unique(bins)
+    per_bin = np.bincount(np.searchsorted(edges, bins), weights=counts).astype(np.int64)
+    histogram = [SpeedBin(float(b) * bin_kmh, (float(b) + 1) * bin_kmh, int(n)) for b, n in zip(edges, per_bin, strict=True)]
     p15, p50, p85, p95 = pct
-    return SpeedStats(int(count), None if mean is None else float(mean), p15, p50, p85, p95, histogram)
+    return SpeedStats(total, mean, p15, p50, p85, p95, histogram)
 
 
 # ---------------------------------------------------------------- plates
@@ -599,7 +621,7 @@ def cameras(
     urls: dict[str, str | None] = {n: u for n, u in conn.execute(select(CameraRow.name, CameraRow.live_url))}
     for (name,) in conn.execute(select(CameraStatusRow.camera).distinct()):
         urls.setdefault(name, None)
-    for (name,) in conn.execute(select(HeartbeatRow.camera).distinct()):
+    for name in _heartbeat_cameras(conn):
         urls.setdefault(name, None)
     out = []
     for name in sorted(urls):
@@ -611,6 +633,23 @@ def cameras(
                        None if last is None else _ts(last), live.last_heartbeat_ts)
         )
     return out
+
+
+# The cameras with heartbeats, by a skip scan of ix_camera_heartbeats_camera_ts: one index
+# probe per camera instead of reading every heartbeat (a month of a box holds millions).
+_HEARTBEAT_CAMERAS = text("""
+WITH RECURSIVE cams(camera) AS (
+    SELECT MIN(camera) FROM camera_heartbeats
+    UNION ALL
+    SELECT (SELECT MIN(h.camera) FROM camera_heartbeats h WHERE h.camera > cams.camera)
+    FROM cams WHERE cams.camera IS NOT NULL
+)
+SELECT camera FROM cams WHERE camera IS NOT NULL
+""")
+
+
+def _heartbeat_cameras(conn: Conn) -> list[str]:
+    return [str(name) for (name,) in conn.execute(_HEARTBEAT_CAMERAS)]
 
 
 def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float, stale_s: float = liveness.STALE_S) -> float | None:

@@ -23,7 +23,7 @@ from sqlalchemy.sql.dml import Insert
 
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, Heartbeat, PlateRead, QueueSample, VehiclePassage
-from trafficprn.store import rollup
+from trafficprn.store import queue_rollup, rollup
 from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
 
 MOVEMENTS = frozenset({"L", "T", "R", "U"})
@@ -191,8 +191,26 @@ def insert_passages(conn: Connection, passages: Iterable[VehiclePassage]) -> int
     return _insert_passage_rows(conn, [passage_row(p) for p in passages])
 
 
+QUEUE_COUNTED = ("site", "camera", "lane", "ts", "length_m", "vehicles")
+
+
 def insert_queue_samples(conn: Connection, samples: Iterable[QueueSample]) -> int:
-    return _insert_rows(conn, QueueSampleRow.__table__, [queue_row(q) for q in samples])  # type: ignore[arg-type]
+    """Insert queue samples, skipping known keys, and add the ones inserted to the
+    `queue_minutes` rollup in the same transaction. Returns rows offered."""
+    return _insert_queue_rows(conn, [queue_row(q) for q in samples])
+
+
+def _insert_queue_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
+    if not rows:
+        return 0
+    table: Table = QueueSampleRow.__table__  # type: ignore[assignment]
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        inserted = _copy_insert(conn, table, rows, returning=QUEUE_COUNTED)
+    else:
+        stmt = _insert_ignore(conn, table).returning(*[table.c[name] for name in QUEUE_COUNTED])
+        inserted = list(conn.execute(stmt, rows).all())
+    queue_rollup.add_samples(conn, queue_rollup.minute_cells(inserted))
+    return len(rows)
 
 
 def insert_plate_reads(conn: Connection, reads: Iterable[PlateRead]) -> int:
@@ -253,7 +271,7 @@ def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
     ensure_cameras(conn, [e.camera for e in events])
     return WriteCounts(
         passages=_insert_passage_rows(conn, passages),
-        queue_samples=_insert_rows(conn, QueueSampleRow.__table__, queues),  # type: ignore[arg-type]
+        queue_samples=_insert_queue_rows(conn, queues),
         plate_reads=_insert_rows(conn, PlateReadRow.__table__, reads),  # type: ignore[arg-type]
         camera_status=_insert_rows(conn, CameraStatusRow.__table__, statuses),  # type: ignore[arg-type]
         heartbeats=_insert_rows(conn, HeartbeatRow.__table__, beats),  # type: ignore[arg-type]

@@ -1,7 +1,7 @@
 """Retention purge: `privacy.retention_days` of the site config.
 
-- passages and queue samples older than `passages` days are deleted (and their
-  counts in the `passage_counts` rollup); camera status
+- passages, queue samples and heartbeats older than `passages` days are deleted (and
+  their rollups: `passage_counts`, `queue_minutes`); camera status
   changes too, except each camera's last change before the cut (it says what state the
   camera was in when the kept history starts);
 - plates have their own, shorter retention: after `plates` days the plate text, hash
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, delete, func, or_, select, update
 
 from trafficprn.config import RetentionDays
-from trafficprn.store import rollup
-from trafficprn.store.models import CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store import queue_rollup, rollup
+from trafficprn.store.models import CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
 from trafficprn.store.repository import utc
 
 DAY_S = 86400.0
@@ -33,6 +33,7 @@ class PurgeResult:
     camera_status: int
     plates_cleared: int
     plate_reads: int
+    heartbeats: int = 0
 
 
 def purge(conn: Connection, retention: RetentionDays, *, now_ts: float | None = None) -> PurgeResult:
@@ -43,6 +44,9 @@ def purge(conn: Connection, retention: RetentionDays, *, now_ts: float | None = 
     passages = conn.execute(delete(Passage).where(Passage.passage_ts < cut)).rowcount
     rollup.purge_before(conn, cut)
     queues = conn.execute(delete(QueueSampleRow).where(QueueSampleRow.ts < cut)).rowcount
+    queue_rollup.purge_before(conn, now - retention.passages * DAY_S)
+    # heartbeats before the cut prove liveness of intervals whose passages are gone
+    heartbeats = conn.execute(delete(HeartbeatRow).where(HeartbeatRow.ts < cut)).rowcount
     statuses = 0
     last_before = (
         select(CameraStatusRow.camera, func.max(CameraStatusRow.ts).label("keep_ts"))
@@ -62,4 +66,4 @@ def purge(conn: Connection, retention: RetentionDays, *, now_ts: float | None = 
         .values(plate_text=None, plate_hash=None, plate_confidence=None)
     ).rowcount
     reads = conn.execute(delete(PlateReadRow).where(PlateReadRow.ts < plate_cut)).rowcount
-    return PurgeResult(int(passages), int(queues), int(statuses), int(cleared), int(reads))
+    return PurgeResult(int(passages), int(queues), int(statuses), int(cleared), int(reads), int(heartbeats))

@@ -3,8 +3,9 @@
 Seeds a dedicated database (passages of bench_store.py: 4 cameras over 30 days, with
 heartbeats every 10 s and queue samples of two lanes every 5 s, as 30 days of a box
 leave them), starts `trafficprn serve --workers W` on it, and drives the dashboard's
-request mix from `--clients` concurrent clients in a closed loop (each sends its next
-request as soon as the last one is answered, no think time):
+request mix from `--clients` concurrent clients, first in a closed loop (each sends its
+next request as soon as the last one is answered, no think time: the server's capacity),
+then as dashboards that refresh every ~`--think-s` seconds (what 20 open dashboards ask):
 
     summary (/api/cameras), per-interval counts with the OD matrix
     (/api/counts/movements), queues (/api/queues, 60 s steps), speeds (/api/speeds) and
@@ -114,7 +115,8 @@ def _requests(now: float, span: float) -> list[tuple[str, str, dict[str, object]
     ]
 
 
-async def drive(base: str, clients: int, seconds: float, seed_: int = 11) -> dict[tuple[str, str], list[float]]:
+async def drive(base: str, clients: int, seconds: float, seed_: int = 11,
+                think_s: float = 0.0) -> dict[tuple[str, str], list[float]]:
     rng = random.Random(seed_)
     latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
     errors: list[str] = []
@@ -132,6 +134,8 @@ async def drive(base: str, clients: int, seconds: float, seed_: int = 11) -> dic
                 latencies[(route, name)].append((time.perf_counter() - t) * 1000)
                 if res.status_code != 200:
                     errors.append(f"{path} {res.status_code} {res.text[:100]}")
+            if think_s:  # a dashboard refreshes, then shows it for a while
+                await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
@@ -166,6 +170,8 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--workers", type=int, default=2, help="server processes of the measured run")
     ap.add_argument("--no-baseline", action="store_true", help="skip the one-process baseline")
+    ap.add_argument("--think-s", type=float, default=15.0,
+                    help="also run dashboards that refresh every ~think_s s (the dashboard's poll period); 0: skip")
     ap.add_argument("--keep", action="store_true", help="keep the seeded database (prints its URL)")
     args = ap.parse_args()
     print("load average (1, 5, 15 min): {:.2f} {:.2f} {:.2f} on {} CPUs".format(*os.getloadavg(), os.cpu_count()))
@@ -185,7 +191,11 @@ def main() -> None:
             try:
                 asyncio.run(drive(base, args.clients, 5))  # warm-up
                 lat = asyncio.run(drive(base, args.clients, args.seconds))
-                report(f"{label}, {args.clients} clients", lat, args.seconds)
+                report(f"{label}, {args.clients} clients, closed loop", lat, args.seconds)
+                if args.think_s and workers == args.workers:
+                    lat = asyncio.run(drive(base, args.clients, args.seconds, think_s=args.think_s))
+                    report(f"{label}, {args.clients} dashboards refreshing every ~{args.think_s:g} s", lat,
+                           args.seconds)
             finally:
                 proc.terminate()
                 proc.wait(20)

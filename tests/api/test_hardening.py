@@ -427,3 +427,19 @@ def test_keyless_write_is_refused_before_validation(client: TestClient) -> None:
     assert res.status_code == 401  # not 422: the body was never parsed
     with make_client("sqlite://", None, api_key=None) as c:
         assert c.put("/api/cameras/x/zones", content=b"{}").status_code == 403
+
+
+def test_long_queue_ranges_get_a_coarser_step_not_43200_points(client: TestClient) -> None:
+    day0 = seeding.DAY0
+    res = client.get("/api/queues", params={"camera": seeding.CAMERA, "from": day0 - 29 * 86400,
+                                            "to": day0 + 86400, "step_s": 60})
+    assert res.status_code == 200
+    body = res.json()
+    assert body["step_s"] == 1800  # 30 days / 1500 points -> the next step of the ladder
+    for lane in body["lanes"]:
+        assert 0 < len(lane["ts"]) <= 1500
+        steps = np.diff([t for t, v in zip(lane["ts"], lane["length_m"], strict=True) if v is not None])
+        assert (steps % 1800 == 0).all()
+    short = client.get("/api/queues", params={"camera": seeding.CAMERA, "from": day0, "to": day0 + 3600,
+                                              "step_s": 60}).json()
+    assert short["step_s"] == 60

@@ -89,7 +89,10 @@ class CountQuery(TimeRange):
 class QueueQuery(TimeRange):
     camera: Name = Field(description="Camera name.")
     lane: Name | None = Field(None, description="One lane, or all lanes.")
-    step_s: int = Field(60, ge=1, le=86400, description="Resample step in seconds.")
+    step_s: int = Field(60, ge=1, le=86400, description="Resample step in seconds; raised (see the answer's "
+                        "step_s) where the range would hold more than max_points steps.")
+    max_points: int = Field(1500, ge=10, le=100_000, description="Most points per lane; a longer range gets a "
+                            "coarser step (1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12, 24 h).")
 
 
 class SpeedQuery(TimeRange):
@@ -199,7 +202,7 @@ class QueueSeries(BaseModel):
 
 class QueuesOut(BaseModel):
     camera: str
-    step_s: int
+    step_s: int = Field(description="The step used: the one asked for, or coarser where max_points required.")
     lanes: list[QueueSeries]
 
 

@@ -113,23 +113,38 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
     )
 
 
+QUEUE_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+
+
+def queue_step(from_ts: float, to_ts: float, step_s: int, max_points: int) -> int:
+    """`step_s`, or the finest step of QUEUE_STEPS_S that keeps the range within
+    `max_points` steps (a month of 1-minute steps would be 43,200 points per lane)."""
+    if (to_ts - from_ts) / step_s <= max_points:
+        return step_s
+    for step in QUEUE_STEPS_S:
+        if step > step_s and (to_ts - from_ts) / step <= max_points:
+            return step
+    return QUEUE_STEPS_S[-1]
+
+
 @router.get("/queues", response_model=QueuesOut, tags=["counts"], responses=NOT_FOUND,
             summary="Queue length per lane, resampled to step_s (mean length per step)")
 def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> QueuesOut:
     _check_camera(db, site, q.camera)
     a, b = _range(q)
-    bins = queries.queues(db, q.camera, a, b, step_s=q.step_s, lane=q.lane)
+    step_s = queue_step(a, b, q.step_s, q.max_points)
+    bins = queries.queues(db, q.camera, a, b, step_s=step_s, lane=q.lane)
     lanes: dict[str, QueueSeries] = {}
     for qb in bins:
         s = lanes.setdefault(qb.lane, QueueSeries(lane=qb.lane, ts=[], length_m=[], vehicles=[]))
-        if s.ts and qb.start_ts - s.ts[-1] > q.step_s:  # a gap: break the line
-            s.ts.append(s.ts[-1] + q.step_s)
+        if s.ts and qb.start_ts - s.ts[-1] > step_s:  # a gap: break the line
+            s.ts.append(s.ts[-1] + step_s)
             s.length_m.append(None)
             s.vehicles.append(None)
         s.ts.append(qb.start_ts)
         s.length_m.append(round(qb.length_m_mean, 2))
         s.vehicles.append(qb.vehicles_max)
-    return QueuesOut(camera=q.camera, step_s=q.step_s, lanes=list(lanes.values()))
+    return QueuesOut(camera=q.camera, step_s=step_s, lanes=list(lanes.values()))
 
 
 @router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,

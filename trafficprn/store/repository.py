@@ -171,17 +171,22 @@ def _copy_insert(
 COUNTED = ("camera", "passage_ts", "entry_leg", "exit_leg", "movement", "vehicle_class")
 
 
+def _insert_returning(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
+                      returning: Sequence[str]) -> list[Any]:
+    """Insert rows, skipping existing keys; the `returning` columns of the rows actually
+    inserted (what a rollup must count, so replays never count twice)."""
+    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
+        return _copy_insert(conn, table, rows, returning=returning)
+    stmt = _insert_ignore(conn, table).returning(*[table.c[name] for name in returning])
+    return list(conn.execute(stmt, list(rows)).all())
+
+
 def _insert_passage_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert passages, skipping known uuids, and add the ones inserted to the
     `passage_counts` rollup in the same transaction. Returns rows offered."""
     if not rows:
         return 0
-    table: Table = Passage.__table__  # type: ignore[assignment]
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
-        inserted = _copy_insert(conn, table, rows, returning=COUNTED)
-    else:
-        stmt = _insert_ignore(conn, table).returning(*[table.c[name] for name in COUNTED])
-        inserted = list(conn.execute(stmt, list(rows)).all())
+    inserted = _insert_returning(conn, Passage.__table__, rows, COUNTED)  # type: ignore[arg-type]
     rollup.add_counts(conn, rollup.count_rows(inserted))
     return len(rows)
 
@@ -203,12 +208,7 @@ def insert_queue_samples(conn: Connection, samples: Iterable[QueueSample]) -> in
 def _insert_queue_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     if not rows:
         return 0
-    table: Table = QueueSampleRow.__table__  # type: ignore[assignment]
-    if conn.dialect.name == "postgresql" and len(rows) >= COPY_MIN_ROWS and conn.dialect.driver == "psycopg":
-        inserted = _copy_insert(conn, table, rows, returning=QUEUE_COUNTED)
-    else:
-        stmt = _insert_ignore(conn, table).returning(*[table.c[name] for name in QUEUE_COUNTED])
-        inserted = list(conn.execute(stmt, rows).all())
+    inserted = _insert_returning(conn, QueueSampleRow.__table__, rows, QUEUE_COUNTED)  # type: ignore[arg-type]
     queue_rollup.add_samples(conn, queue_rollup.minute_cells(inserted))
     return len(rows)
 

@@ -612,22 +612,20 @@ class CameraInfo:
 
 
 def cameras(
-    conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None, stale_s: float = liveness.STALE_S
+    conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None, stale_s: float = liveness.STALE_S,
+    with_uptime: bool = True,
 ) -> list[CameraInfo]:
-    """All cameras (registered, or with status or passages), sorted by name."""
+    """All cameras (registered, or with status or heartbeats), sorted by name. Without
+    `with_uptime`, uptime is None (the cheap form, for frequent polls)."""
     now = time.time() if now_ts is None else now_ts
     if not (math.isfinite(window_s) and window_s > 0):
         raise InputError(f"window_s must be positive, got {window_s}")
-    urls: dict[str, str | None] = {n: u for n, u in conn.execute(select(CameraRow.name, CameraRow.live_url))}
-    for (name,) in conn.execute(select(CameraStatusRow.camera).distinct()):
-        urls.setdefault(name, None)
-    for name in _heartbeat_cameras(conn):
-        urls.setdefault(name, None)
+    urls = _camera_urls(conn)
     out = []
     for name in sorted(urls):
         live = liveness.liveness(conn, name, now_ts=now, stale_s=stale_s)
         last = conn.execute(select(func.max(Passage.passage_ts)).where(Passage.camera == name)).scalar()
-        uptime = _uptime(conn, name, now - window_s, now, stale_s)
+        uptime = _uptime(conn, name, now - window_s, now, stale_s) if with_uptime else None
         out.append(
             CameraInfo(name, urls[name], live.state, live.since_ts, live.reason, uptime,
                        None if last is None else _ts(last), live.last_heartbeat_ts)
@@ -650,6 +648,20 @@ SELECT camera FROM cams WHERE camera IS NOT NULL
 
 def _heartbeat_cameras(conn: Conn) -> list[str]:
     return [str(name) for (name,) in conn.execute(_HEARTBEAT_CAMERAS)]
+
+
+def _camera_urls(conn: Conn) -> dict[str, str | None]:
+    urls: dict[str, str | None] = {n: u for n, u in conn.execute(select(CameraRow.name, CameraRow.live_url))}
+    for (name,) in conn.execute(select(CameraStatusRow.camera).distinct()):
+        urls.setdefault(name, None)
+    for name in _heartbeat_cameras(conn):
+        urls.setdefault(name, None)
+    return urls
+
+
+def camera_names(conn: Conn) -> list[str]:
+    """The names `cameras()` lists, without their state: a cheap check that a camera exists."""
+    return sorted(_camera_urls(conn))
 
 
 def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float, stale_s: float = liveness.STALE_S) -> float | None:
@@ -700,6 +712,7 @@ __all__ = [
     "QueueBin",
     "SpeedBin",
     "SpeedStats",
+    "camera_names",
     "cameras",
     "count_intervals",
     "decode_cursor",

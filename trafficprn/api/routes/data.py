@@ -54,7 +54,7 @@ def _check_camera(db: Session, site: SiteConfig | None, camera: str | None) -> N
         return
     if site is not None and any(c.name == camera for c in site.cameras):
         return
-    known = [c.name for c in queries.cameras(db)]
+    known = queries.camera_names(db)
     if camera not in known:
         names = [c.name for c in site.cameras] if site else known
         raise HTTPException(404, f"no camera named {camera!r}; known cameras: {names}")

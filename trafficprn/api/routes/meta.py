@@ -115,7 +115,7 @@ def list_cameras(db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[CameraO
 def _snapshot(ctx: ApiContext) -> dict[str, Any]:
     with ctx.sessions() as db:
         newest = queries.passages(db, limit=1).items
-        cams = queries.cameras(db)
+        cams = queries.cameras(db, stale_s=ctx.settings.stale_s, with_uptime=False)  # every few s per client
     return {
         "latest_passage_ts": newest[0].passage_ts if newest else None,
         "latest_uuid": newest[0].uuid if newest else None,

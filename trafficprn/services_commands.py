@@ -147,6 +147,22 @@ def _database_sink(url: str, spool_dir: Path, memory_events: int = 20_000) -> An
     return sink
 
 
+def _outputs(site: Any, camera: Any, settings: Any, spool_dir: Path) -> Any:
+    """The camera's outputs sink (MQTT, webhooks), started, or None: an extra sink beside
+    the database's. Its MQTT queue lies beside the spool (`<spool>-mqtt`)."""
+    from trafficprn.outputs import build_outputs
+
+    return build_outputs(site, camera.name, queue_name=spool_dir.name,
+                         default_queue_dir=spool_dir.with_name(f"{spool_dir.name}-mqtt"),
+                         username=settings.mqtt_username, password=settings.mqtt_password, env=os.environ)
+
+
+def _sinks(sink: Any, outputs: Any) -> Any:
+    from trafficprn.events import FanOutSink
+
+    return sink if outputs is None else FanOutSink([sink, outputs])
+
+
 def _monitor(stop: threading.Event, camera: str, metrics: Any, source: Any, sink: Any, *, check_s: float = 1.0,
              report_s: float = 30.0) -> None:
     """Log what fails as soon as it fails (camera, database), and a status line every
@@ -209,15 +225,20 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
 
     metrics = WorkerMetrics(camera.name)
     sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
-    counted = CountingSink(sink, metrics)
+    outputs = None
     try:
+        outputs = _outputs(site, camera, settings, spool_dir)
+        counted = CountingSink(_sinks(sink, outputs), metrics)
         pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
         source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
         live = LiveFrames(camera, list(pipeline.detector.class_names))
         http = WorkerHTTP(live, metrics, host=http_host, port=http_port,
-                          source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats).start()
+                          source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats,
+                          output_stats=lambda: outputs.stats if outputs is not None else None).start()
     except BaseException:
         sink.close()
+        if outputs is not None:
+            outputs.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, live, site=site.site.name,
                     heartbeat_s=settings.heartbeat_s, clock="wall", sink_stats=lambda: sink.stats)
@@ -242,6 +263,8 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
         stop_monitor.set()
         http.close()
         sink.close()
+        if outputs is not None:
+            outputs.close()
 
 
 # ---------------------------------------------------------------- process
@@ -324,13 +347,17 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     metrics = WorkerMetrics(camera.name)
     summary = SummarySink()
     sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
-    counted = CountingSink(sink, metrics)
+    outputs = None
     try:
+        outputs = _outputs(site, camera, settings, spool_dir)
+        counted = CountingSink(_sinks(sink, outputs), metrics)
         pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector,
                                   source=str(video))
         source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start_ts)
     except BaseException:
         sink.close()
+        if outputs is not None:
+            outputs.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0, site=site.site.name,
                     heartbeat_s=settings.heartbeat_s, clock="footage", sink_stats=lambda: sink.stats)
@@ -352,6 +379,8 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     finally:
         bar.close()
         sink.close(timeout_s=drain_timeout_s)
+        if outputs is not None:
+            outputs.close(timeout_s=drain_timeout_s)
     wall = time.monotonic() - t0
     st = sink.stats
     _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)

@@ -24,3 +24,5 @@ class Settings(BaseSettings):
     stale_s: float = Field(
         30.0, gt=0, description="A camera without a heartbeat for this long is stale; its time counts as missing."
     )
+    mqtt_username: str | None = Field(None, description="User name at the MQTT broker of outputs.mqtt.")
+    mqtt_password: str | None = Field(None, description="Password at the MQTT broker of outputs.mqtt.")

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
@@ -80,3 +81,13 @@ def test_a_webhook_secret_missing_from_the_environment_names_the_field(tmp_path:
     with pytest.raises(ConfigError) as info:
         build_outputs(site, "pole-1", queue_name="q", default_queue_dir=tmp_path / "q", env={})
     assert info.value.field == "outputs.webhooks[0].secret_env" and "T15_UNSET_SECRET" in str(info.value)
+
+
+def test_the_commented_example_in_examples_site_yaml_is_valid() -> None:
+    text = (Path(__file__).parents[2] / "examples" / "site.yaml").read_text()
+    head, block = text.split("\n# outputs:\n")
+    lines = ["outputs:"] + [line[2:] for line in block.splitlines() if line.startswith("#  ")]
+    data = yaml.safe_load(head + "\n" + "\n".join(lines))
+    outputs = parse_site(data).outputs
+    assert outputs.mqtt is not None and outputs.mqtt.port == 1883 and outputs.mqtt.qos == 1
+    assert outputs.webhooks[0].secret_env == "TRAFFICPRN_WEBHOOK_SECRET"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ class OutputSink:
         self.prefix = cfg.topic_prefix if cfg else "trafficprn"
         self.errors = 0
         self._closed = False
+        self._lock = threading.Lock()  # the frame loop and the worker's watchdog both emit
 
     def start(self) -> OutputSink:
         if self.mqtt is not None:
@@ -66,8 +68,9 @@ class OutputSink:
     # ------------------------------------------------------------ EventSink
     def emit(self, event: Event) -> None:
         try:
-            for kind, payload in self._messages(event):
-                self._send(kind, payload)
+            with self._lock:
+                for kind, payload in self._messages(event):
+                    self._send(kind, payload)
         except Exception:  # an output must never stop the camera
             self.errors += 1
             log.exception("outputs: could not publish %s", type(event).__name__)
@@ -98,10 +101,11 @@ class OutputSink:
             return
         self._closed = True
         try:
-            for payload in self.queues.flush():
-                self._send("queue", payload)
-            for payload in self.counts.flush():
-                self._send("counts", payload)
+            with self._lock:
+                for payload in self.queues.flush():
+                    self._send("queue", payload)
+                for payload in self.counts.flush():
+                    self._send("counts", payload)
         except Exception:
             self.errors += 1
             log.exception("outputs: could not publish the last counts")

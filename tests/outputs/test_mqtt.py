@@ -1,7 +1,7 @@
 """MQTT outputs against a real Mosquitto: `trafficprn process` on the bundled demo video
 publishing while the broker restarts, a publishing process killed with SIGKILL (and one
-frozen with SIGSTOP) read offline through the last will, and the on-disk queue's bound
-while the broker is down."""
+frozen with SIGSTOP) read offline through the last will, the on-disk queue's bound while
+the broker is down, and `run`'s worker publishing beside its database."""
 
 from __future__ import annotations
 
@@ -13,16 +13,21 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from mqtt_helpers import Broker, Subscriber, demo_site, process_cmd, process_env, wait_for  # noqa: E402
+from test_worker import BlobDetector, site_config, write_video  # noqa: E402
 
 from trafficprn.api.schemas import PassageOut  # noqa: E402
-from trafficprn.config import MqttOutput  # noqa: E402
+from trafficprn.config import MqttOutput, load_site  # noqa: E402
 from trafficprn.outputs.mqtt import MqttPublisher  # noqa: E402
 from trafficprn.outputs.payloads import PASSAGE_KEYS  # noqa: E402
+from trafficprn.services_commands import run_worker  # noqa: E402
+from trafficprn.settings import Settings  # noqa: E402
 from trafficprn.store.db import make_engine, upgrade  # noqa: E402
 from trafficprn.store.models import Passage  # noqa: E402
 
@@ -181,3 +186,32 @@ def test_queue_on_disk_survives_a_restart_of_the_publisher(tmp_path: Path, broke
     finally:
         second.close(timeout_s=2)
         sub.close()
+
+
+def test_run_worker_publishes_beside_the_database_and_says_offline_on_a_clean_stop(tmp_path: Path,
+                                                                                   broker: Broker) -> None:
+    data = site_config()
+    data["outputs"] = _outputs(broker, keepalive_s=5)
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    write_video(tmp_path / "video.mp4")
+    site = load_site(tmp_path / "site.yaml")
+    db = tmp_path / "run.sqlite"
+    upgrade(f"sqlite:///{db}")
+    sub = Subscriber(broker.port, f"{PREFIX}/#", "t15-run-sub")
+    wait_for(sub.client.is_connected, 10, "the subscriber")
+    time.sleep(0.3)
+    frames = run_worker(site, site.cameras[0], Settings(database_url=f"sqlite:///{db}"),
+                        site_path=str(tmp_path / "site.yaml"), http_host="127.0.0.1", http_port=0,
+                        spool_dir=tmp_path / "spool", detector=BlobDetector())
+    assert frames > 0
+    stored = _stored_uuids(db)
+    assert len(stored) == 1
+    wait_for(lambda: sub.of("availability") and sub.of("availability")[-1]["state"] == "offline", 10, "offline")
+    sub.close()
+    passage = sub.of("passage")
+    assert [p["uuid"] for p in passage] == sorted(stored)
+    assert (passage[0]["entry_leg"], passage[0]["exit_leg"], passage[0]["movement"]) == ("N", "S", "T")
+    assert passage[0]["site"] == "test-junction"
+    assert [a["state"] for a in sub.of("availability")] == ["online", "offline"]
+    assert sub.of("availability")[-1]["reason"] == "worker stopped"
+    assert (tmp_path / "spool-mqtt").is_dir()  # the queue lies beside the spool

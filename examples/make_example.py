@@ -215,6 +215,7 @@ cameras:
 #     keepalive_s: 30                    # <= 30: the broker reads offline after 1.5x this
 #     queue_max_events: 100000           # messages kept on disk while the broker is down
 #     # queue_dir: /var/lib/trafficprn/mqtt   # default: beside the worker's spool
+#     homeassistant: {{discovery_prefix: homeassistant}}   # optional: Home Assistant MQTT discovery
 #   webhooks:
 #     - url: https://example.org/trafficprn-hook
 #       secret_env: TRAFFICPRN_WEBHOOK_SECRET

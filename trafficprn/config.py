@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trafficprn.config_outputs import MqttOutput as MqttOutput  # re-exported: the outputs section
+from trafficprn.config_outputs import HomeAssistant as HomeAssistant  # re-exported: the outputs section
+from trafficprn.config_outputs import MqttOutput as MqttOutput
 from trafficprn.config_outputs import MqttTls as MqttTls
 from trafficprn.config_outputs import OutputsSection
 from trafficprn.config_outputs import WebhookOutput as WebhookOutput

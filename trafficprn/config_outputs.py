@@ -22,6 +22,12 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _check_topic(v: str) -> str:
+    if any(c in v for c in "+#\x00") or v.startswith("/") or v.endswith("/") or "//" in v:
+        raise ValueError(f"expected topic levels without + # or empty levels, e.g. 'trafficprn', got {v!r}")
+    return v
+
+
 class MqttTls(_Model):
     ca_file: str | None = Field(
         None, title="CA file", description="PEM file of the CA that signed the broker's certificate (default: system CAs)."
@@ -31,6 +37,13 @@ class MqttTls(_Model):
     insecure: bool = Field(
         False, title="Skip host check", description="Accept a certificate whose name is not the broker's host (testing only)."
     )
+
+
+class HomeAssistant(_Model):
+    discovery_prefix: str = Field(
+        "homeassistant", min_length=1, title="Discovery prefix", description="Home Assistant's MQTT discovery prefix."
+    )
+    _prefix = field_validator("discovery_prefix")(_check_topic)
 
 
 class MqttOutput(_Model):
@@ -53,6 +66,9 @@ class MqttOutput(_Model):
         100_000, ge=1, title="Queue size", description="Most messages kept while the broker is down; beyond it new ones are dropped and counted."
     )
     queue_period_s: float = Field(5.0, ge=1, le=300, title="Queue summary period", description="Seconds per .../queue summary message.")
+    homeassistant: HomeAssistant | None = Field(
+        None, title="Home Assistant", description="Optional: publish MQTT discovery configs ({} for the defaults)."
+    )
     counts_delay_s: float = Field(
         60.0, ge=0, le=900, title="Counts delay",
         description="Seconds after an interval ends before its .../counts message goes out (passages of vehicles still in view).",
@@ -79,9 +95,7 @@ class MqttOutput(_Model):
     @field_validator("topic_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if any(c in v for c in "+#\x00") or v.startswith("/") or v.endswith("/") or "//" in v:
-            raise ValueError(f"expected topic levels without + # or empty levels, e.g. 'trafficprn', got {v!r}")
-        return v
+        return _check_topic(v)
 
     @model_validator(mode="after")
     def _tls_needs_mqtts(self) -> MqttOutput:

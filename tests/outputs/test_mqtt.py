@@ -193,6 +193,7 @@ def test_run_worker_publishes_beside_the_database_and_says_offline_on_a_clean_st
                                                                                    broker: Broker) -> None:
     data = site_config()
     data["outputs"] = _outputs(broker, keepalive_s=5)
+    data["outputs"]["mqtt"]["homeassistant"] = {"discovery_prefix": "t15ha"}  # type: ignore[index]
     (tmp_path / "site.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
     write_video(tmp_path / "video.mp4")
     site = load_site(tmp_path / "site.yaml")
@@ -200,6 +201,8 @@ def test_run_worker_publishes_beside_the_database_and_says_offline_on_a_clean_st
     upgrade(f"sqlite:///{db}")
     sub = Subscriber(broker.port, f"{PREFIX}/#", "t15-run-sub")
     wait_for(sub.client.is_connected, 10, "the subscriber")
+    ha = Subscriber(broker.port, "t15ha/#", "t15-run-ha")
+    wait_for(ha.client.is_connected, 10, "the discovery subscriber")
     time.sleep(0.3)
     frames = run_worker(site, site.cameras[0], Settings(database_url=f"sqlite:///{db}"),
                         site_path=str(tmp_path / "site.yaml"), http_host="127.0.0.1", http_port=0,
@@ -216,3 +219,26 @@ def test_run_worker_publishes_beside_the_database_and_says_offline_on_a_clean_st
     assert [a["state"] for a in sub.of("availability")] == ["online", "offline"]
     assert sub.of("availability")[-1]["reason"] == "worker stopped"
     assert (tmp_path / "spool-mqtt").is_dir()  # the queue lies beside the spool
+    _check_discovery(ha, sub)
+    ha.close()
+
+
+def _check_discovery(ha: Subscriber, sub: Subscriber) -> None:
+    """Home Assistant's discovery configs point at the topics published, and their
+    templates (rendered with jinja2, as Home Assistant does) read the real payloads."""
+    jinja2 = pytest.importorskip("jinja2")  # Home Assistant's template engine, not a dependency of ours
+
+    configs = {t.split("/")[-2]: p for t, p, _ in ha.messages}
+    assert set(configs) == {"vehicles_interval", "last_vehicle", "last_speed", "queue_N-1"}
+    assert len({c["unique_id"] for c in configs.values()}) == 4
+    latest = {kind: sub.of(kind)[-1] for kind in ("passage", "counts", "queue")}
+    env = jinja2.Environment()
+    for cfg in configs.values():
+        kind = cfg["state_topic"].rsplit("/", 1)[1]
+        assert cfg["state_topic"] == f"{TOPIC.replace('sim-default/fisheye-1', 'test-junction/pole-1')}/{kind}"
+        assert cfg["availability_topic"].endswith("/availability") and cfg["payload_available"] == "online"
+        value = env.from_string(cfg["value_template"]).render(value_json=latest[kind])
+        assert value not in ("", "None")
+    render = env.from_string(configs["vehicles_interval"]["value_template"]).render
+    assert render(value_json=latest["counts"]) == str(latest["counts"]["total"])
+    assert env.from_string(configs["last_vehicle"]["value_template"]).render(value_json=latest["passage"]) == "car"

@@ -17,6 +17,7 @@ from test_worker import site_config  # noqa: E402
 from trafficprn.config import dump_site, load_site, parse_site  # noqa: E402
 from trafficprn.errors import ConfigError  # noqa: E402
 from trafficprn.outputs import build_outputs  # noqa: E402
+from trafficprn.outputs.homeassistant import discovery_messages  # noqa: E402
 
 
 def _with(outputs: Any) -> dict[str, Any]:
@@ -91,3 +92,16 @@ def test_the_commented_example_in_examples_site_yaml_is_valid() -> None:
     outputs = parse_site(data).outputs
     assert outputs.mqtt is not None and outputs.mqtt.port == 1883 and outputs.mqtt.qos == 1
     assert outputs.webhooks[0].secret_env == "TRAFFICPRN_WEBHOOK_SECRET"
+
+
+def test_home_assistant_discovery_is_off_unless_asked_for() -> None:
+    site = parse_site(_with({"mqtt": {"url": "mqtt://b"}}))
+    assert site.outputs.mqtt is not None
+    assert discovery_messages("s", site.cameras[0], site.outputs.mqtt) == []
+    site = parse_site(_with({"mqtt": {"url": "mqtt://b", "homeassistant": {}}}))
+    assert site.outputs.mqtt is not None and site.outputs.mqtt.homeassistant is not None
+    topics = [t for t, _ in discovery_messages("s", site.cameras[0], site.outputs.mqtt)]
+    assert topics[0] == "homeassistant/sensor/trafficprn_s_pole-1/vehicles_interval/config"
+    with pytest.raises(ConfigError) as info:
+        parse_site(_with({"mqtt": {"url": "mqtt://b", "homeassistant": {"discovery_prefix": "ha/#"}}}))
+    assert info.value.field == "outputs.mqtt.homeassistant.discovery_prefix"

@@ -20,7 +20,7 @@ import ssl
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,10 +50,11 @@ class MqttPublisher:
 
     def __init__(self, cfg: MqttOutput, *, client_id: str, queue_dir: Path, availability_topic: str,
                  availability: Callable[[str, str], dict[str, Any]], username: str | None = None,
-                 password: str | None = None, window: int = 50) -> None:
+                 password: str | None = None, retained: Sequence[tuple[str, bytes]] = (), window: int = 50) -> None:
         self.cfg, self.window = cfg, window
         self.availability_topic = availability_topic
         self._availability = availability
+        self._retained = list(retained)  # (topic, payload) sent retained on every connect: HA discovery
         self.queue = DiskQueue(queue_dir, cfg.queue_max_events)
         self._stats = MqttStats()
         self._kick = threading.Event()  # something to do: a message, an ack, a connection, a stop
@@ -95,6 +96,8 @@ class MqttPublisher:
         self._stats.connected, self._stats.last_error = True, ""
         self._stats.connects += 1
         log.info("MQTT connected to %s (%d messages waiting)", self.cfg.url, self.queue.pending)
+        for topic, payload in self._retained:
+            client.publish(topic, payload, qos=1, retain=True)
         client.publish(self.availability_topic, self._json(self._availability("online", "")), qos=1, retain=True)
         self._kick.set()
 

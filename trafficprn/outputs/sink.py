@@ -20,6 +20,7 @@ from pathlib import Path
 from trafficprn.config import SiteConfig
 from trafficprn.errors import ConfigError
 from trafficprn.events import CameraStatus, Event, Heartbeat, QueueSample, VehiclePassage
+from trafficprn.outputs.homeassistant import discovery_messages
 from trafficprn.outputs.mqtt import MqttPublisher, MqttStats
 from trafficprn.outputs.payloads import CountsBook, Payload, QueueBook, availability_payload, passage_payload
 from trafficprn.outputs.webhook import WebhookSender, WebhookStats
@@ -158,6 +159,6 @@ def build_outputs(site: SiteConfig, camera: str, *, queue_name: str, default_que
             cfg, client_id=f"trafficprn-{name}-{queue_name}", queue_dir=folder,
             availability_topic=topic(prefix, name, camera, "availability"),
             availability=lambda state, reason: availability_payload(name, camera, state, time.time(), reason),
-            username=username, password=password,
+            username=username, password=password, retained=discovery_messages(name, site.camera(camera), cfg),
         )
     return OutputSink(site, camera, mqtt=publisher, webhooks=hooks).start()

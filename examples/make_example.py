@@ -209,7 +209,7 @@ cameras:
 # keyed with the value of the environment variable named by secret_env.
 # outputs:
 #   mqtt:
-#     url: mqtt://10.0.0.1:1883          # or mqtts://host:8883 (then tls: {ca_file: ca.pem} if not a public CA)
+#     url: mqtt://10.0.0.1:1883          # or mqtts://host:8883 (then tls: {{ca_file: ca.pem}} if not a public CA)
 #     topic_prefix: trafficprn
 #     qos: 1                             # 0 | 1 (at least once: consumers drop duplicates by uuid)
 #     keepalive_s: 30                    # <= 30: the broker reads offline after 1.5x this

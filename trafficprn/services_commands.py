@@ -384,6 +384,8 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     wall = time.monotonic() - t0
     st = sink.stats
     _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)
+    if outputs is not None:
+        print(_outputs_summary(outputs.stats), file=sys.stdout)
     if metrics.frames == 0:
         raise InputError(f"{video}: no frame could be decoded")
     _check_complete(video, n_frames, fps, start_ts, metrics)
@@ -405,6 +407,19 @@ def _check_complete(video: Path, n_frames: int, fps: float, start_ts: float, met
             "the file is truncated or damaged. What was counted up to there is stored; the intervals after it "
             "are flagged incomplete"
         )
+
+
+def _outputs_summary(st: Any) -> str:
+    parts = []
+    if st.mqtt is not None:
+        m = st.mqtt
+        parts.append(f"  mqtt    : {m.published} published, {m.pending} waiting on disk, {m.dropped} dropped"
+                     + (f"; last error: {m.last_error}" if m.last_error else ""))
+    if st.webhooks is not None:
+        w = st.webhooks
+        parts.append(f"  webhooks: {w.delivered} delivered, {w.failed} failed attempts, {w.dropped} dropped"
+                     + (f"; last error: {w.last_error}" if w.last_error else ""))
+    return "\n".join(parts)
 
 
 def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float) -> None:

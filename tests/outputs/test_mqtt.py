@@ -5,6 +5,7 @@ the broker is down, and `run`'s worker publishing beside its database."""
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -78,6 +79,7 @@ def test_process_publishes_every_passage_once_across_a_broker_restart(tmp_path: 
     stored = _stored_uuids(db)
     assert len(stored) > 20
     assert f"passages: {len(stored)} " in out
+    assert re.search(r"mqtt    : \d+ published, 0 waiting on disk, 0 dropped", out), out
     wait_for(lambda: {p["uuid"] for p in sub.of("passage")} >= stored, 30, "every stored passage on MQTT")
     sub.close()
     received = {p["uuid"] for p in sub.of("passage")}

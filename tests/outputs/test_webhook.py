@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -111,6 +112,10 @@ def test_every_passage_arrives_signed_after_the_receiver_was_down(tmp_path: Path
     assert len(passages) == len(stored)  # each once: a refused connection is not a delivery
     assert down_from < len(passages)
     assert [a["state"] for a in receiver.of("availability")] == ["online", "offline"]
+    summary = re.search(r"webhooks: (\d+) delivered, (\d+) failed attempts, (\d+) dropped", out)
+    assert summary is not None, out
+    delivered, failed, dropped = map(int, summary.groups())
+    assert delivered == len(receiver.events) and failed >= 1 and dropped == 0  # the outage was retried through
     assert receiver.of("counts") and all(c["complete"] is False for c in receiver.of("counts"))
 
 

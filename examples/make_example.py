@@ -201,6 +201,25 @@ cameras:
       # For queue length: each lane upstream of its stop line (two image px points).
 {lanes}
     queue: {{stopped_kmh: 5, dwell_s: 2, max_gap_m: 8}}
+
+# Optional: publish events besides the database (absent: no outputs).
+# MQTT topics: <topic_prefix>/<site>/<camera>/passage | counts | queue | availability (retained,
+# also the last will). Broker credentials: TRAFFICPRN_MQTT_USERNAME / TRAFFICPRN_MQTT_PASSWORD.
+# Webhooks: a POST per event, signed X-Trafficprn-Signature: sha256=<HMAC-SHA256 of the body>
+# keyed with the value of the environment variable named by secret_env.
+# outputs:
+#   mqtt:
+#     url: mqtt://10.0.0.1:1883          # or mqtts://host:8883 (then tls: {{ca_file: ca.pem}} if not a public CA)
+#     topic_prefix: trafficprn
+#     qos: 1                             # 0 | 1 (at least once: consumers drop duplicates by uuid)
+#     keepalive_s: 30                    # <= 30: the broker reads offline after 1.5x this
+#     queue_max_events: 100000           # messages kept on disk while the broker is down
+#     # queue_dir: /var/lib/trafficprn/mqtt   # default: beside the worker's spool
+#     homeassistant: {{discovery_prefix: homeassistant}}   # optional: Home Assistant MQTT discovery
+#   webhooks:
+#     - url: https://example.org/trafficprn-hook
+#       secret_env: TRAFFICPRN_WEBHOOK_SECRET
+#       events: [passage, counts, availability]
 """
 
 

@@ -15,6 +15,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from trafficprn.config_outputs import HomeAssistant as HomeAssistant  # re-exported: the outputs section
+from trafficprn.config_outputs import MqttOutput as MqttOutput
+from trafficprn.config_outputs import MqttTls as MqttTls
+from trafficprn.config_outputs import OutputsSection
+from trafficprn.config_outputs import WebhookOutput as WebhookOutput
 from trafficprn.errors import ConfigError
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -295,11 +300,13 @@ class CameraConfig(_Model):
     queue: QueueConfig = Field(default_factory=QueueConfig, title="Queue", description="Queue rule.")
 
 
-
 class SiteConfig(_Model):
     site: SiteSection = Field(title="Site", description="Name, time zone, driving side, interval.")
     privacy: PrivacySection = Field(default_factory=PrivacySection, title="Privacy", description="Plates, retention.")
     cameras: list[CameraConfig] = Field(min_length=1, title="Cameras", description="One worker per camera.")
+    outputs: OutputsSection = Field(
+        default_factory=OutputsSection, title="Outputs", description="Optional: MQTT and webhooks besides the database."
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> SiteConfig:
@@ -441,5 +448,8 @@ def _resolve_sources(site: SiteConfig, base: Path) -> SiteConfig:
 def dump_site(site: SiteConfig, path: str | Path) -> None:
     """Write a site config as YAML (used by the sim and the setup page)."""
     data = site.model_dump(mode="json", exclude_none=True)
+    if site.outputs.empty:
+        data.pop("outputs", None)
     dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     Path(path).write_text(yaml.dump(data, Dumper=dumper, sort_keys=False), encoding="utf-8")
+

@@ -166,6 +166,21 @@ class EventSink(Protocol):
     def close(self) -> None: ...
 
 
+class FanOutSink:
+    """Emits every event to each of `sinks`, in order (the database sink first, then the
+    outputs). `close` closes none of them: their owner closes each with its own timeout."""
+
+    def __init__(self, sinks: list[EventSink]) -> None:
+        self.sinks = list(sinks)
+
+    def emit(self, event: Event) -> None:
+        for sink in self.sinks:
+            sink.emit(event)
+
+    def close(self) -> None:
+        pass
+
+
 class ListSink:
     """Keeps events in memory: for tests, `eval` and offline summaries."""
 

@@ -162,6 +162,22 @@ def _database_sink(url: str, spool_dir: Path, memory_events: int = 20_000) -> An
     return sink
 
 
+def _outputs(site: Any, camera: Any, settings: Any, spool_dir: Path) -> Any:
+    """The camera's outputs sink (MQTT, webhooks), started, or None: an extra sink beside
+    the database's. Its MQTT queue lies beside the spool (`<spool>-mqtt`)."""
+    from trafficprn.outputs import build_outputs
+
+    return build_outputs(site, camera.name, queue_name=spool_dir.name,
+                         default_queue_dir=spool_dir.with_name(f"{spool_dir.name}-mqtt"),
+                         username=settings.mqtt_username, password=settings.mqtt_password, env=os.environ)
+
+
+def _sinks(sink: Any, outputs: Any) -> Any:
+    from trafficprn.events import FanOutSink
+
+    return sink if outputs is None else FanOutSink([sink, outputs])
+
+
 def _monitor(stop: threading.Event, camera: str, metrics: Any, source: Any, sink: Any, *, check_s: float = 1.0,
              report_s: float = 30.0) -> None:
     """Log what fails as soon as it fails (camera, database), and a status line every
@@ -224,15 +240,20 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
 
     metrics = WorkerMetrics(camera.name)
     sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
-    counted = CountingSink(sink, metrics)
+    outputs = None
     try:
+        outputs = _outputs(site, camera, settings, spool_dir)
+        counted = CountingSink(_sinks(sink, outputs), metrics)
         pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
         source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
         live = LiveFrames(camera, list(pipeline.detector.class_names))
         http = WorkerHTTP(live, metrics, host=http_host, port=http_port, token=settings.worker_token,
-                          source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats).start()
+                          source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats,
+                          output_stats=lambda: outputs.stats if outputs is not None else None).start()
     except BaseException:
         sink.close()
+        if outputs is not None:
+            outputs.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, live, site=site.site.name,
                     heartbeat_s=settings.heartbeat_s, clock="wall", sink_stats=lambda: sink.stats)
@@ -257,6 +278,8 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
         stop_monitor.set()
         http.close()
         sink.close()
+        if outputs is not None:
+            outputs.close()
 
 
 # ---------------------------------------------------------------- process
@@ -339,13 +362,17 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     metrics = WorkerMetrics(camera.name)
     summary = SummarySink()
     sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
-    counted = CountingSink(sink, metrics)
+    outputs = None
     try:
+        outputs = _outputs(site, camera, settings, spool_dir)
+        counted = CountingSink(_sinks(sink, outputs), metrics)
         pipeline = build_pipeline(site, camera, [counted, summary], settings, site_path, detector=detector,
                                   source=str(video))
         source = open_source(str(video), camera.name, process_fps=camera.process_fps, start_ts=start_ts)
     except BaseException:
         sink.close()
+        if outputs is not None:
+            outputs.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, down_after_s=3600.0, site=site.site.name,
                     heartbeat_s=settings.heartbeat_s, clock="footage", sink_stats=lambda: sink.stats)
@@ -367,9 +394,13 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
     finally:
         bar.close()
         sink.close(timeout_s=drain_timeout_s)
+        if outputs is not None:
+            outputs.close(timeout_s=drain_timeout_s)
     wall = time.monotonic() - t0
     st = sink.stats
     _print_summary(camera.name, video, start_ts, metrics, summary, st, wall)
+    if outputs is not None:
+        print(_outputs_summary(outputs.stats), file=sys.stdout)
     if metrics.frames == 0:
         raise InputError(f"{video}: no frame could be decoded")
     _check_complete(video, n_frames, fps, start_ts, metrics)
@@ -391,6 +422,19 @@ def _check_complete(video: Path, n_frames: int, fps: float, start_ts: float, met
             "the file is truncated or damaged. What was counted up to there is stored; the intervals after it "
             "are flagged incomplete"
         )
+
+
+def _outputs_summary(st: Any) -> str:
+    parts = []
+    if st.mqtt is not None:
+        m = st.mqtt
+        parts.append(f"  mqtt    : {m.published} published, {m.pending} waiting on disk, {m.dropped} dropped"
+                     + (f"; last error: {m.last_error}" if m.last_error else ""))
+    if st.webhooks is not None:
+        w = st.webhooks
+        parts.append(f"  webhooks: {w.delivered} delivered, {w.failed} failed attempts, {w.dropped} dropped"
+                     + (f"; last error: {w.last_error}" if w.last_error else ""))
+    return "\n".join(parts)
 
 
 def _print_summary(camera: str, video: Path, start: float, m: Any, s: SummarySink, st: Any, wall: float) -> None:

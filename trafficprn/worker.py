@@ -179,8 +179,10 @@ class LiveFrames:
 
 
 # ---------------------------------------------------------------- metrics text
-def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any = None) -> str:
-    """Prometheus exposition format (text 0.0.4) for one worker."""
+def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any = None,
+                    output_stats: Any = None) -> str:
+    """Prometheus exposition format (text 0.0.4) for one worker; `output_stats`
+    (`outputs.OutputStats`) adds the MQTT and webhook counters when outputs are set up."""
     label = '{camera="' + m.camera.replace("\\", "\\\\").replace('"', '\\"') + '"}'
     now = time.time()
 
@@ -218,11 +220,36 @@ def prometheus_text(m: WorkerMetrics, source_stats: Any = None, sink_stats: Any 
          round(time.monotonic() - m.last_frame_wall, 3) if m.last_frame_wall is not None else -1.0),
         ("uptime_seconds", "gauge", "Seconds since the worker started.", round(now - m.started_wall, 3)),
     ]
+    rows += _output_rows(output_stats, stat)
     lines = []
     for name, kind, help_text, value in rows:
         lines += [f"# HELP trafficprn_{name} {help_text}", f"# TYPE trafficprn_{name} {kind}",
                   f"trafficprn_{name}{label} {value:g}"]
     return "\n".join(lines) + "\n"
+
+
+def _output_rows(st: Any, stat: Callable[[Any, str], float]) -> list[tuple[str, str, str, float]]:
+    rows: list[tuple[str, str, str, float]] = []
+    mqtt = getattr(st, "mqtt", None)
+    if mqtt is not None:
+        rows += [
+            ("mqtt_connected", "gauge", "1 while connected to the MQTT broker.", stat(mqtt, "connected")),
+            ("mqtt_published_total", "counter", "MQTT messages the broker acknowledged.", stat(mqtt, "published")),
+            ("mqtt_queued", "gauge", "MQTT messages waiting on disk for the broker.", stat(mqtt, "pending")),
+            ("mqtt_dropped_total", "counter", "MQTT messages dropped: the on-disk queue was full.",
+             stat(mqtt, "dropped")),
+        ]
+    hooks = getattr(st, "webhooks", None)
+    if hooks is not None:
+        rows += [
+            ("webhook_delivered_total", "counter", "Webhook events delivered (2xx).", stat(hooks, "delivered")),
+            ("webhook_failed_total", "counter", "Webhook attempts that failed (each is retried).",
+             stat(hooks, "failed")),
+            ("webhook_dropped_total", "counter", "Webhook events given up: queue full, refused (4xx) or left at stop.",
+             stat(hooks, "dropped")),
+            ("webhook_queued", "gauge", "Webhook events waiting for delivery.", stat(hooks, "pending")),
+        ]
+    return rows
 
 
 # ---------------------------------------------------------------- HTTP endpoint
@@ -240,11 +267,12 @@ class WorkerHTTP:
 
     def __init__(self, live: LiveFrames, metrics: WorkerMetrics, *, host: str = "127.0.0.1", port: int = 9100,
                  source_stats: Callable[[], Any] = lambda: None, sink_stats: Callable[[], Any] = lambda: None,
-                 max_fps: float = 10.0, max_viewers: int = 4, token: str | None = None):
+                 output_stats: Callable[[], Any] = lambda: None, max_fps: float = 10.0, max_viewers: int = 4,
+                 token: str | None = None):
         if max_viewers < 1:
             raise InputError(f"max_viewers must be at least 1, got {max_viewers}")
         self.live, self.metrics = live, metrics
-        self.source_stats, self.sink_stats = source_stats, sink_stats
+        self.source_stats, self.sink_stats, self.output_stats = source_stats, sink_stats, output_stats
         self.max_fps, self.max_viewers = max_fps, max_viewers
         self.token = token
         self.viewers = 0
@@ -301,7 +329,8 @@ class WorkerHTTP:
                     self.wfile.write(refusal)
                     return
                 if path == "/metrics":
-                    text = prometheus_text(outer.metrics, outer.source_stats(), outer.sink_stats())
+                    text = prometheus_text(outer.metrics, outer.source_stats(), outer.sink_stats(),
+                                           outer.output_stats())
                     self._send(200, text.encode(), "text/plain; version=0.0.4; charset=utf-8")
                 elif path == "/health":
                     m = outer.metrics

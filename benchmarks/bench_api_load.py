@@ -124,6 +124,8 @@ async def drive(base: str, clients: int, seconds: float, seed_: int = 11,
     end = T0 + DAYS * 86400.0
 
     async def client(http: httpx.AsyncClient) -> None:
+        if think_s:  # dashboards are opened at different times, not all in one instant
+            await asyncio.sleep(rng.uniform(0, think_s))
         while time.monotonic() < stop_at:
             name = rng.choice(list(RANGES))
             span = RANGES[name]

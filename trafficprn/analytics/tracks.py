@@ -37,6 +37,10 @@ from trafficprn.events import Event, QueueSample, VehiclePassage
 from trafficprn.types import Detections, FloatArray, IntArray
 
 
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 @dataclass(frozen=True)
 class AnalyticsParams:
     """Tuning of the per-track analytics (times in s, distances in m, speeds in km/h)."""
@@ -428,9 +432,9 @@ class TrafficAnalytics:
             speed_median_kmh=speed.median_kmh,
             speed_max_kmh=speed.max_kmh,
             speed_flagged=speed.flagged,
-            approach_speed_kmh=engineer.approach_kmh,
-            through_speed_kmh=engineer.through_kmh,
-            stopped_s=engineer.stopped_s,
+            approach_speed_kmh=_round(engineer.approach_kmh, 2),  # 0.01 km/h: the speed histogram
+            through_speed_kmh=_round(engineer.through_kmh, 2),  # groups by distinct value
+            stopped_s=_round(engineer.stopped_s, 1),
             stops=engineer.stops,
             extras=extras,
         )

@@ -148,6 +148,10 @@ class PassageOut(BaseModel):
     speed_median_kmh: float | None = None
     speed_max_kmh: float | None = None
     speed_flagged: bool = False
+    approach_speed_kmh: float | None = Field(None, description="Median moving speed over the 30 m before the entry zone, km/h.")
+    through_speed_kmh: float | None = Field(None, description="Path length over time from the entry to the exit zone, km/h.")
+    stopped_s: float | None = Field(None, description="Time below 5 km/h, s.")
+    stops: int | None = Field(None, description="Times it stopped (below 5 km/h after moving above 10).")
     colour: str | None = None
 
 
@@ -215,7 +219,7 @@ class HistogramBin(BaseModel):
 class SpeedsOut(BaseModel):
     camera: str
     count: int
-    percentiles: dict[str, float | None] = Field(description="p15, p50, p85, p95 of median speeds, km/h.")
+    percentiles: dict[str, float | None] = Field(description="p15, p50, p85, p95 of approach speeds (median speed where no approach was measured), km/h.")
     histogram: list[HistogramBin]
 
 

@@ -163,7 +163,9 @@ function passageRow(p) {
     el("td", {}, fmtDateTime(p.passage_ts)), el("td", {}, p.vehicle_class),
     el("td", {}, p.movement ? el("span", { class: `pill m-${p.movement}` }, MOVEMENT_NAMES[p.movement] || p.movement) : "–"),
     el("td", {}, `${p.entry_leg || "?"} → ${p.exit_leg || "?"}`), el("td", {}, colour),
-    el("td", { class: "num" }, fmtNum(p.speed_median_kmh)), el("td", { class: "num" }, fmtNum(p.speed_max_kmh)), el("td", { class: "num" }, p.track_id));
+    el("td", { class: "num" }, fmtNum(p.speed_median_kmh)), el("td", { class: "num" }, fmtNum(p.speed_max_kmh)),
+    el("td", { class: "num" }, fmtNum(p.approach_speed_kmh)), el("td", { class: "num" }, fmtNum(p.through_speed_kmh)),
+    el("td", { class: "num" }, p.stops == null ? "–" : `${p.stops} · ${fmtNum(p.stopped_s)} s`), el("td", { class: "num" }, p.track_id));
 }
 
 function passageFilters() {

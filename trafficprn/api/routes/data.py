@@ -148,7 +148,7 @@ def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDe
 
 
 @router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,
-            summary="Speed percentiles (p15/p50/p85/p95) and histogram of median speeds")
+            summary="Speed percentiles (p15/p50/p85/p95) and histogram of approach speeds")
 def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> SpeedsOut:
     _check_camera(db, site, q.camera)
     a, b = _range(q)

@@ -76,14 +76,23 @@ class PassageQuery(TimeRange):
         return self
 
 
-class CountQuery(TimeRange):
+class TmcParams(TimeRange):
+    """What selects a turning-movement count: the TMC routes and the count report share it."""
+
     camera: Name = Field(description="Camera name.")
     interval: Literal["5m", "10m", "15m", "30m", "60m", "1h"] = Field("15m", description="Interval length.")
-    format: Literal["json", "csv"] = Field("json", description="json or csv.")
 
     @property
     def minutes(self) -> int:
         return INTERVALS[self.interval]
+
+
+class CountQuery(TmcParams):
+    format: Literal["json", "csv"] = Field("json", description="json or csv.")
+
+
+class ReportQuery(TmcParams):
+    format: Literal["html", "pdf"] = Field("html", description="html or pdf.")
 
 
 class QueueQuery(TimeRange):

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from trafficprn.api import tmc
-from trafficprn.api.deps import ContextDep, SessionDep, SiteDep, read_access, require_key
+from trafficprn.api.deps import ApiContext, ContextDep, SessionDep, SiteDep, read_access, require_key
 from trafficprn.api.schemas import (
     CountQuery,
     HistogramBin,
@@ -27,6 +27,7 @@ from trafficprn.api.schemas import (
     SpeedQuery,
     SpeedsOut,
     TimeRange,
+    TmcParams,
     TmcRowOut,
     to_ts,
 )
@@ -78,11 +79,10 @@ def _site_tz(site: SiteConfig | None) -> str:
     return site.site.timezone if site else "UTC"
 
 
-@router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
-            summary="Turning-movement counts per interval (JSON or CSV)",
-            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
-def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
-                    ctx: ContextDep) -> MovementCounts | Response:
+def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None, ctx: ApiContext) -> tuple[tmc.TmcTable, float, str]:
+    """The TMC table of a count query, with the range start and the site's time zone:
+    the checks (camera known: 404; too many intervals: 422) and the counting the TMC
+    routes and the count report share."""
     _check_camera(db, site, q.camera)
     a, b = _range(q)
     if (b - a) / (q.minutes * 60) > MAX_INTERVALS:
@@ -95,6 +95,16 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
     cam = next((c for c in site.cameras if c.name == q.camera), None) if site else None
     table = tmc.build_table(q.camera, cells, intervals, tz=tz, minutes=q.minutes,
                             legs=[leg.name for leg in cam.legs] if cam else ())
+    return table, a, tz
+
+
+@router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
+            summary="Turning-movement counts per interval (JSON or CSV)",
+            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
+def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
+                    ctx: ContextDep) -> MovementCounts | Response:
+    table, a, tz = tmc_table(q, db, site, ctx)
+    intervals = table.rows
     if q.format == "csv":
         stamp = time.strftime("%Y%m%dT%H%M", time.gmtime(a))
         return Response(tmc.to_csv(table), media_type="text/csv; charset=utf-8", headers={

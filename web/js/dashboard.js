@@ -195,6 +195,7 @@ async function refresh(cameraChanged = false) {
   const base = { camera: state.camera, from: r.from, to: r.to };
   $("range-label").textContent = r.label;
   $("csv-link").href = `/api/counts/movements${query({ ...base, interval: $("interval").value, format: "csv" })}`;
+  $("report-link").href = `/api/reports/tmc${query({ ...base, interval: $("interval").value, format: "pdf" })}`;
   if (cam) renderLive(cam);
   if (cameraChanged && cam) {
     $("entry-leg-filter").replaceChildren(el("option", { value: "" }, "All"), ...cam.legs.map((l) => el("option", { value: l }, l)));

@@ -96,7 +96,7 @@ function renderCounts(tmc, speeds) {
     kpi("Vehicles", fmtNum(tmc.total), `${fmtNum(tmc.unassigned)} without a full movement`),
     kpi("Peak hour", peak ? `${fmtTime(peak.start_ts)}–${fmtTime(peak.end_ts)}` : "–", peak ? `${fmtNum(peak.volume)} veh/h · PHF ${peak.phf === null ? "–" : peak.phf.toFixed(2)}` : "needs a full hour of complete intervals"),
     kpi("Heavy vehicles", fmtPct(tmc.heavy_share), "bus + truck share"),
-    kpi("Speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
+    kpi("Approach speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
     kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down, worker gone, or not over yet" : "all complete"),
     kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
   );

@@ -310,3 +310,21 @@ def test_example_site_round_trips_through_the_setup_routes(seeded_sqlite: str, t
     saved = load_site(site_path)
     assert saved.cameras[0].legs == original.cameras[0].legs and saved.cameras[0].lanes == original.cameras[0].lanes
     assert saved.cameras[0].lens == original.cameras[0].lens
+
+
+def test_passages_as_csv_carry_the_speeds(client: TestClient) -> None:
+    import csv as csv_lib
+    import io
+
+    res = client.get("/api/passages", params={**DAY, "limit": 200, "format": "csv"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    rows = list(csv_lib.DictReader(io.StringIO(res.text)))
+    assert len(rows) == 200 and res.headers["x-next-cursor"]
+    want = {p.uuid: p for p in PASSAGES}
+    assert any(r["approach_speed_kmh"] for r in rows)
+    for r in rows:
+        p = want[r["uuid"]]
+        for name in ("approach_speed_kmh", "through_speed_kmh", "stopped_s"):
+            value = getattr(p, name)
+            assert (float(r[name]) if r[name] else None) == value, name
+        assert (int(r["stops"]) if r["stops"] else None) == p.stops

@@ -68,6 +68,8 @@ class PassageQuery(TimeRange):
     cursor: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$")] | None = Field(
         None, description="Opaque cursor from the previous page.")
     limit: int = Field(50, ge=1, le=1000, description="Page size.")
+    format: Literal["json", "csv"] = Field("json", description="json or csv (one page; the next cursor is in "
+                                           "the X-Next-Cursor header).")
 
     @model_validator(mode="after")
     def _speeds(self) -> PassageQuery:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from typing import Annotated, Any
 
@@ -61,9 +63,10 @@ def _check_camera(db: Session, site: SiteConfig | None, camera: str | None) -> N
         raise HTTPException(404, f"no camera named {camera!r}; known cameras: {names}")
 
 
-@router.get("/passages", response_model=PassagePage, tags=["counts"], responses=NOT_FOUND,
-            summary="Vehicle passages, newest first, with filters and a cursor")
-def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage:
+@router.get("/passages", response_model=PassagePage, tags=["counts"],
+            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}},
+            summary="Vehicle passages, newest first, with filters and a cursor (JSON or CSV)")
+def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage | Response:
     _check_camera(db, site, q.camera)
     flt = queries.PassageFilter(
         camera=q.camera, from_ts=to_ts(q.from_), to_ts=to_ts(q.to), vehicle_class=q.vehicle_class,
@@ -72,7 +75,23 @@ def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: Sit
     )
     page = queries.passages(db, flt, limit=q.limit, cursor=q.cursor)
     items = [PassageOut.model_validate(p, from_attributes=True) for p in page.items]
+    if q.format == "csv":
+        headers = {"Content-Disposition": 'attachment; filename="passages.csv"'}
+        if page.next_cursor:
+            headers["X-Next-Cursor"] = page.next_cursor
+        return Response(passages_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
     return PassagePage(items=items, next_cursor=page.next_cursor)
+
+
+def passages_csv(items: list[PassageOut]) -> str:
+    """Passages as CSV, one column per PassageOut field (speeds in km/h, times epoch s)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(PassageOut.model_fields)
+    w.writerow(names)
+    for it in items:
+        w.writerow(["" if (v := getattr(it, n)) is None else v for n in names])
+    return buf.getvalue()
 
 
 def _site_tz(site: SiteConfig | None) -> str:

@@ -212,7 +212,7 @@ h1 { font-size: 20px; margin: 0 0 4px; } h2 { font-size: 15px; margin: 22px 0 6p
 .meta { color: #444; } table { border-collapse: collapse; margin: 4px 0 10px; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; } th { background: #f2f2f2; }
 td.t, th.t { text-align: left; white-space: nowrap; } tr.incomplete td { background: #fff3cd; }
-tr.total td { font-weight: bold; border-top: 2px solid #666; } .kpi span { margin-right: 24px; }
+tr.total td { font-weight: bold; border-top: 2px solid #666; } .kpi span { margin-right: 24px; white-space: nowrap; }
 """
 
 

@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from trafficprn.errors import DependencyError, InputError
+from trafficprn.evaluation_speeds import format_passage_speeds, score_passage_speeds
 from trafficprn.events import HEARTBEAT_S, CameraStatus, Heartbeat, ListSink, QueueSample, VehiclePassage
 from trafficprn.track.motscore import spoil_boxes
 from trafficprn.types import Detections, Detector, VehicleClass
@@ -456,6 +457,7 @@ def score_scene(
         "tracking": None if mot is None else {"mota": mot.mota, "idf1": mot.idf1, "id_switches": mot.id_switches},
         "counts": score_counts(scene, run, site.site.timezone, site.site.interval_minutes),
         "passages": score_passages(scene, run, mapping, privacy),
+        "passage_speeds": score_passage_speeds(scene.vehicles, run.passages, mapping),
         "queues": score_queues(scene, run),
         "speed": {
             "pipeline_fps": run.frames / run.seconds if run.seconds > 0 else None,
@@ -491,6 +493,7 @@ def format_summary(s: dict[str, Any]) -> str:
                      f"{'ok' if r['ok'] else 'OFF'}")
     lines += [
         f"speed MAE                  {_fmt(pas['speed_mae_kmh'], '.2f')} km/h over {pas['speed_n']} vehicles",
+        *format_passage_speeds(s.get("passage_speeds")),
         f"queue MAE                  {_fmt(s['queues']['queue_mae_m'], '.2f')} m over {s['queues']['queue_n']} lane-seconds",
         f"colour accuracy            {_fmt(pas['colour_accuracy'])} over {pas['colour_n']}",
         f"plate exact-read rate      {_fmt(pas['plate_exact_rate'])} over {pas['plate_n']}",

@@ -53,6 +53,10 @@ class VehiclePassage:
     passage_ts: when it left its entry zone (crossed the stop line into the junction).
     speed_median_kmh / speed_max_kmh: over its time in the calibrated area; None if unknown.
     speed_flagged: True when the measured speed is implausible (kept, not clamped).
+    approach_speed_kmh: median moving (> 5 km/h) speed over the 30 m of path before the
+    entry zone; through_speed_kmh: path length over time from leaving the entry zone to
+    reaching the exit zone; stopped_s: time below 5 km/h; stops: how many times it stopped
+    (below 5 km/h after moving above 10). See docs/speeds.md; None where not measured.
     plate_text holds clear text only when privacy.plates == "clear"; plate_hash the
     HMAC-SHA256 hex when "hash".
     """
@@ -70,6 +74,10 @@ class VehiclePassage:
     speed_median_kmh: float | None = None
     speed_max_kmh: float | None = None
     speed_flagged: bool = False
+    approach_speed_kmh: float | None = None
+    through_speed_kmh: float | None = None
+    stopped_s: float | None = None
+    stops: int | None = None
     colour: str | None = None
     colour_confidence: float | None = None
     plate_text: str | None = None

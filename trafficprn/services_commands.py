@@ -322,8 +322,9 @@ class SummarySink:
         if isinstance(event, VehiclePassage):
             self.movements[f"{event.entry_leg or '?'}->{event.exit_leg or '?'} {event.movement or '?'}"] += 1
             self.classes[event.vehicle_class] += 1
-            if event.speed_median_kmh is not None and not event.speed_flagged:
-                self.speeds.append(event.speed_median_kmh)
+            speed = event.approach_speed_kmh if event.approach_speed_kmh is not None else event.speed_median_kmh
+            if speed is not None and not event.speed_flagged:
+                self.speeds.append(speed)
 
     def close(self) -> None:
         pass

@@ -88,6 +88,9 @@ def passages(n: int = 1500, seed: int = 7) -> list[VehiclePassage]:
             vehicle_class=cls, class_confidence=0.9, entry_leg=entry, exit_leg=TURN[entry][movement],
             movement=movement,  # type: ignore[arg-type]
             speed_median_kmh=speed, speed_max_kmh=None if speed is None else speed + 5,
+            approach_speed_kmh=None if speed is None or i % 3 else speed + 3.0,
+            through_speed_kmh=None if speed is None or i % 3 else speed - 2.0,
+            stopped_s=None if i % 3 else float(i % 4) * 6.5, stops=None if i % 3 else i % 4,
             colour=COLOURS[i % len(COLOURS)], colour_confidence=0.8,
             plate_text=f"ABC-{1000 + i}" if i % 50 == 0 else None, plate_confidence=0.93 if i % 50 == 0 else None,
             uuid=f"00000000-0000-4000-8000-{i:012d}",

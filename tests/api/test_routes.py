@@ -136,12 +136,27 @@ def test_speeds_percentiles_and_histogram(client: TestClient) -> None:
     res = client.get("/api/speeds", params={**DAY, "bin_kmh": 10})
     assert res.status_code == 200, res.text
     s = res.json()
-    speeds = np.array([p.speed_median_kmh for p in PASSAGES if p.speed_median_kmh is not None])
+    # the approach speed where measured, else the median speed
+    speeds = np.array([p.approach_speed_kmh if p.approach_speed_kmh is not None else p.speed_median_kmh
+                       for p in PASSAGES if p.speed_median_kmh is not None])
+    assert any(p.approach_speed_kmh is not None for p in PASSAGES)
     assert s["count"] == len(speeds)
     for name, q in (("p15", 15), ("p50", 50), ("p85", 85), ("p95", 95)):
         assert s["percentiles"][name] == pytest.approx(np.percentile(speeds, q), abs=1e-6)
     assert sum(b["count"] for b in s["histogram"]) == len(speeds)
     assert all(b["hi_kmh"] - b["lo_kmh"] == pytest.approx(10) for b in s["histogram"])
+
+
+def test_passages_carry_the_engineers_speeds(client: TestClient) -> None:
+    res = client.get("/api/passages", params={**DAY, "limit": 500})
+    assert res.status_code == 200, res.text
+    want = {p.uuid: p for p in PASSAGES}
+    items = res.json()["items"]
+    assert any(it["approach_speed_kmh"] is not None for it in items)
+    for it in items:
+        p = want[it["uuid"]]
+        assert (it["approach_speed_kmh"], it["through_speed_kmh"], it["stopped_s"], it["stops"]) == (
+            p.approach_speed_kmh, p.through_speed_kmh, p.stopped_s, p.stops)
 
 
 def test_plates_need_the_key(client: TestClient) -> None:
@@ -295,3 +310,21 @@ def test_example_site_round_trips_through_the_setup_routes(seeded_sqlite: str, t
     saved = load_site(site_path)
     assert saved.cameras[0].legs == original.cameras[0].legs and saved.cameras[0].lanes == original.cameras[0].lanes
     assert saved.cameras[0].lens == original.cameras[0].lens
+
+
+def test_passages_as_csv_carry_the_speeds(client: TestClient) -> None:
+    import csv as csv_lib
+    import io
+
+    res = client.get("/api/passages", params={**DAY, "limit": 200, "format": "csv"})
+    assert res.status_code == 200 and res.headers["content-type"].startswith("text/csv")
+    rows = list(csv_lib.DictReader(io.StringIO(res.text)))
+    assert len(rows) == 200 and res.headers["x-next-cursor"]
+    want = {p.uuid: p for p in PASSAGES}
+    assert any(r["approach_speed_kmh"] for r in rows)
+    for r in rows:
+        p = want[r["uuid"]]
+        for name in ("approach_speed_kmh", "through_speed_kmh", "stopped_s"):
+            value = getattr(p, name)
+            assert (float(r[name]) if r[name] else None) == value, name
+        assert (int(r["stops"]) if r["stops"] else None) == p.stops

@@ -35,6 +35,7 @@ def _random_passages(rng: np.random.Generator, n: int) -> list[VehiclePassage]:
     out = []
     for i in range(n):
         speed = None if rng.random() < 0.1 else float(np.round(rng.uniform(5, 90), 3))
+        approach = None if rng.random() < 0.4 else float(np.round(rng.uniform(10, 70), 2))
         out.append(
             make_passage(
                 camera=str(rng.choice(["cam-1", "cam-2"])),
@@ -46,6 +47,8 @@ def _random_passages(rng: np.random.Generator, n: int) -> list[VehiclePassage]:
                 movement=str(rng.choice(MOVES)),
                 colour=rng.choice(COLOURS),
                 speed_median_kmh=speed,
+                approach_speed_kmh=approach,
+                stops=None if approach is None else int(rng.integers(0, 3)),
                 speed_flagged=bool(rng.random() < 0.05),
                 plate_text=f"ABC-{i:04d}" if i % 3 == 0 else None,
             )
@@ -253,12 +256,20 @@ def test_queues_resampled(db_engine: Engine, data: Data, step_s: int) -> None:
 
 @pytest.mark.parametrize(("vehicle_class", "include_flagged"), [(None, False), ("car", False), (None, True)])
 def test_speed_stats_equal_numpy(db_engine: Engine, data: Data, vehicle_class: str | None, include_flagged: bool) -> None:
+    """The distribution is of approach speeds, the median speed standing in where the
+    approach was not measured."""
+
+    def speed(p: VehiclePassage) -> float | None:
+        return p.approach_speed_kmh if p.approach_speed_kmh is not None else p.speed_median_kmh
+
+    assert any(p.approach_speed_kmh is not None for p in data.passages)
+    assert any(p.approach_speed_kmh is None and p.speed_median_kmh is not None for p in data.passages)
     speeds = np.array(
         [
-            p.speed_median_kmh
+            speed(p)
             for p in data.passages
             if p.camera == "cam-1"
-            and p.speed_median_kmh is not None
+            and speed(p) is not None
             and (include_flagged or not p.speed_flagged)
             and (vehicle_class is None or p.vehicle_class == vehicle_class)
         ]

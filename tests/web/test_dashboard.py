@@ -202,3 +202,19 @@ def test_live_view_and_live_updates_work_where_reads_need_the_key(keyed_server: 
     }""")
     assert opened == "update"
     errors.messages.clear()  # the 401s of the first load, before the key, are expected
+
+
+def test_report_button_opens_the_count_report_of_the_shown_range(server: dict[str, Any], page_factory: Any) -> None:
+    make, errors = page_factory
+    page = make(LAPTOP)
+    _dashboard(server, page)
+    page.select_option("#interval", "30m")
+    page.wait_for_function("document.querySelector('#report-link').href.includes('interval=30m')", timeout=30000)
+    href = page.locator("#report-link").get_attribute("href")
+    assert href is not None and href.startswith("/api/reports/tmc?") and "format=pdf" in href
+    res = httpx.get(f"{server['base']}{href}", timeout=30)
+    assert res.status_code == 200 and res.content.startswith(b"%PDF-")
+    csv_link = page.locator("#csv-link").get_attribute("href")
+    assert csv_link is not None and csv_link.split("?", 1)[1].replace("format=csv", "") == href.split("?", 1)[1].replace(
+        "format=pdf", "")  # the report covers what the CSV covers
+    assert errors.messages == []

@@ -21,13 +21,24 @@ import numpy as np
 
 from trafficprn.analytics.anchor import GroundAnchor
 from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, queue_from_stop_line
-from trafficprn.analytics.speed import MPS_TO_KMH, fit_velocity_mps, summarise_speeds
+from trafficprn.analytics.speed import (
+    MPS_TO_KMH,
+    SpeedTrace,
+    fit_velocity_mps,
+    passage_speeds,
+    summarise_speeds,
+    window_position_m,
+)
 from trafficprn.analytics.vote import ClassVote
 from trafficprn.analytics.zones import GroundMapper, LabelMap, Zones
 from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.errors import CalibrationError
 from trafficprn.events import Event, QueueSample, VehiclePassage
 from trafficprn.types import Detections, FloatArray, IntArray
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,9 @@ class TrackState:
     xy_m: deque[tuple[float, float]] = field(default_factory=deque)
     in_area: deque[bool] = field(default_factory=deque)
     speeds_kmh: list[float] = field(default_factory=list)
+    trace: SpeedTrace = field(default_factory=SpeedTrace.empty)  # every estimate, in the area or not
+    entry_ts: float | None = None  # when it reached its entry zone
+    exit_ts: float | None = None  # when it reached its (last) exit zone
     speed_kmh: float | None = None
     next_speed_ts: float = 0.0
     slow_since: float | None = None
@@ -95,9 +109,12 @@ class TrackState:
                     self.passage_ts = frag.passage_ts if frag.passage_ts is not None else frag.last_ts
                 self.entry = frag.entry
             self.last_in_entry_ts = self.last_in_entry_ts or frag.last_in_entry_ts
+            if frag.entry == self.entry:
+                self.entry_ts = frag.entry_ts
         self.votes.merge(frag.votes)
         self.min_centre_m = min(self.min_centre_m, frag.min_centre_m)
         self.speeds_kmh = frag.speeds_kmh + self.speeds_kmh
+        self.trace = frag.trace.joined(self.trace)
         self.observations += frag.observations
         self.merged_ids = [*frag.merged_ids, frag.track_id, *self.merged_ids]
 
@@ -219,7 +236,9 @@ class TrafficAnalytics:
     def _zones(self, st: TrackState, entry: int, exit_: int, ts: float) -> None:
         if entry >= 0 and st.entry < 0:
             st.entry = entry
+            st.entry_ts = ts
             st.exit = -1  # exit zones seen before the entry do not count
+            st.exit_ts = None
         if st.entry >= 0 and entry == st.entry:
             st.in_entry = True
             st.passage_ts = None
@@ -228,6 +247,8 @@ class TrafficAnalytics:
             st.in_entry = False
             st.passage_ts = ts
         if exit_ >= 0:
+            if exit_ != st.exit:
+                st.exit_ts = ts
             st.exit = exit_
 
     def _estimate_speed(self, st: TrackState, ts: float) -> None:
@@ -251,7 +272,9 @@ class TrafficAnalytics:
         speed = float(np.hypot(v[0], v[1]) * MPS_TO_KMH)
         st.speed_kmh = speed
         t_win = t[recent]
-        mid = int(np.searchsorted(t_win, (t_win[0] + t_win[-1]) / 2.0))
+        t_mid = (t_win[0] + t_win[-1]) / 2.0
+        st.trace.add(t_mid, window_position_m(t_win, xy, v, t_mid), speed, p.max_speed_samples)
+        mid = int(np.searchsorted(t_win, t_mid))
         if st.in_area[int(np.flatnonzero(recent)[0]) + min(mid, len(t_win) - 1)]:
             st.speeds_kmh.append(speed)
             if len(st.speeds_kmh) > p.max_speed_samples:
@@ -311,6 +334,7 @@ class TrafficAnalytics:
         self.stats["fragments_joined"] += 1
         if st.exit < 0 and frag.last_anchor_px is not None and st.first_anchor_px is not None:
             st.exit = self.zones.exit_along(frag.last_anchor_px, st.first_anchor_px)
+            st.exit_ts = (st.ts[0] if st.ts else st.last_ts) if st.exit >= 0 else None  # reached unseen, by then
 
     # ------------------------------------------------------------------ ends
     def _end(self, st: TrackState, allow_fragment: bool = True, infer_exit: bool = False) -> list[Event]:
@@ -386,6 +410,9 @@ class TrafficAnalytics:
         cls, conf = st.votes.result()
         speed = summarise_speeds(np.array(st.speeds_kmh), max_plausible_kmh=self.params.max_plausible_kmh)
         passage_ts = st.passage_ts if st.passage_ts is not None else (st.last_in_entry_ts or st.first_ts)
+        exit_ts = st.exit_ts if st.exit_ts is not None and st.exit_ts > passage_ts else None
+        engineer = passage_speeds(self._trace_to_end(st), None if st.entry_inferred else st.entry_ts, passage_ts,
+                                  None if st.exit_inferred else exit_ts, spacing_s=self.params.speed_every_s)
         extras: dict[str, Any] = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
         if st.entry_inferred:
             extras["entry_inferred"] = True
@@ -405,8 +432,21 @@ class TrafficAnalytics:
             speed_median_kmh=speed.median_kmh,
             speed_max_kmh=speed.max_kmh,
             speed_flagged=speed.flagged,
+            approach_speed_kmh=_round(engineer.approach_kmh, 2),  # 0.01 km/h: the speed histogram
+            through_speed_kmh=_round(engineer.through_kmh, 2),  # groups by distinct value
+            stopped_s=_round(engineer.stopped_s, 1),
+            stops=engineer.stops,
             extras=extras,
         )
+
+    @staticmethod
+    def _trace_to_end(st: TrackState) -> SpeedTrace:
+        """The speed trace up to the last sighting: estimates belong to their window's middle,
+        so the last one lags; the last ground position closes the path (at the last speed)."""
+        if not st.trace.t or not st.ts or st.ts[-1] <= st.trace.t[-1] or st.speed_kmh is None:
+            return st.trace
+        x, y = st.xy_m[-1]
+        return st.trace.joined(SpeedTrace([st.ts[-1]], [x], [y], [st.speed_kmh]))
 
     # ------------------------------------------------------------------ queues
     def _sample_queues(self, ts: float) -> list[Event]:

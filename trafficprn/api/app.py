@@ -135,7 +135,7 @@ def _install_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the API for `settings`: database engine, site config, routes, dashboard."""
-    from trafficprn.api.routes import data, live, meta
+    from trafficprn.api.routes import data, live, meta, reports
     from trafficprn.store.db import make_engine
 
     engine = make_engine(settings.database_url)
@@ -167,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
     _install_handlers(app)
     app.include_router(meta.router)
     app.include_router(data.router)
+    app.include_router(reports.router)
     app.include_router(live.router)
     if web is not None:
         app.mount("/ui", StaticFiles(directory=web, html=True), name="web")

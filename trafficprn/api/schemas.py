@@ -68,6 +68,8 @@ class PassageQuery(TimeRange):
     cursor: Annotated[str, StringConstraints(max_length=200, pattern=r"^[A-Za-z0-9_=-]*$")] | None = Field(
         None, description="Opaque cursor from the previous page.")
     limit: int = Field(50, ge=1, le=1000, description="Page size.")
+    format: Literal["json", "csv"] = Field("json", description="json or csv (one page; the next cursor is in "
+                                           "the X-Next-Cursor header).")
 
     @model_validator(mode="after")
     def _speeds(self) -> PassageQuery:
@@ -76,14 +78,23 @@ class PassageQuery(TimeRange):
         return self
 
 
-class CountQuery(TimeRange):
+class TmcParams(TimeRange):
+    """What selects a turning-movement count: the TMC routes and the count report share it."""
+
     camera: Name = Field(description="Camera name.")
     interval: Literal["5m", "10m", "15m", "30m", "60m", "1h"] = Field("15m", description="Interval length.")
-    format: Literal["json", "csv"] = Field("json", description="json or csv.")
 
     @property
     def minutes(self) -> int:
         return INTERVALS[self.interval]
+
+
+class CountQuery(TmcParams):
+    format: Literal["json", "csv"] = Field("json", description="json or csv.")
+
+
+class ReportQuery(TmcParams):
+    format: Literal["html", "pdf"] = Field("html", description="html or pdf.")
 
 
 class QueueQuery(TimeRange):
@@ -148,6 +159,10 @@ class PassageOut(BaseModel):
     speed_median_kmh: float | None = None
     speed_max_kmh: float | None = None
     speed_flagged: bool = False
+    approach_speed_kmh: float | None = Field(None, description="Median moving speed over the 30 m before the entry zone, km/h.")
+    through_speed_kmh: float | None = Field(None, description="Path length over time from the entry to the exit zone, km/h.")
+    stopped_s: float | None = Field(None, description="Time below 5 km/h, s.")
+    stops: int | None = Field(None, description="Times it stopped (below 5 km/h after moving above 10).")
     colour: str | None = None
 
 
@@ -215,7 +230,7 @@ class HistogramBin(BaseModel):
 class SpeedsOut(BaseModel):
     camera: str
     count: int
-    percentiles: dict[str, float | None] = Field(description="p15, p50, p85, p95 of median speeds, km/h.")
+    percentiles: dict[str, float | None] = Field(description="p15, p50, p85, p95 of approach speeds (median speed where no approach was measured), km/h.")
     histogram: list[HistogramBin]
 
 

@@ -6,6 +6,7 @@
 - Passage time: the first frame whose vehicle middle is past its entry stop line.
 - Speed: median SUMO speed over the frames whose middle is inside the calibrated area
   (the convex hull of the calibration points).
+- Approach / through speed, stopped time, stops: `truth_speeds` (docs/speeds.md).
 - Queue per lane per second: contiguous stopped vehicles (below stopped_kmh for dwell_s)
   from the stop line upstream, gaps up to max_gap_m, length to the back of the last one;
   vehicles count while their middle lies inside the lane polygon.
@@ -34,6 +35,7 @@ from trafficprn.geometry.polygons import points_in_polygon
 from trafficprn.sim.cameras import SimCamera
 from trafficprn.sim.scenario import Scenario
 from trafficprn.sim.sumo import Lane, Network, Traffic
+from trafficprn.sim.truth_speeds import trajectory_speeds
 from trafficprn.types import FloatArray
 
 ZONE_M = 12.0
@@ -207,12 +209,18 @@ def vehicle_truth(traffic: Traffic, geo: SceneGeometry, start_ts: float, seen: d
         inside = points_in_polygon(xy, hull)
         speeds = traffic.speed_mps[rows_k][inside]
         first_ts, last_ts = seen[int(vid)]
+        ts = start_ts + frames / traffic.fps
+        k_in = int(np.argmax(in_entry))
+        after = np.flatnonzero(in_exit & (np.arange(len(xy)) > (k_pass if k_pass is not None else k_in)))
+        engineer = trajectory_speeds(ts, xy, traffic.speed_mps[rows_k], k_in, k_pass,
+                                     int(after[0]) if len(after) else None,
+                                     (ts >= first_ts - 1e-6) & (ts <= last_ts + 1e-6), traffic.fps)
         rows.append({
             "track_id": int(vid) + 1, "class": v.cls, "colour": v.colour, "plate": v.plate,
             "entry_leg": v.entry_leg, "exit_leg": v.exit_leg, "movement": v.movement,
             "passage_ts": None if k_pass is None else round(start_ts + frames[k_pass] / traffic.fps, 3),
             "speed_kmh": round(float(np.median(speeds)) * 3.6, 2) if len(speeds) else None,
-            "first_ts": round(first_ts, 3), "last_ts": round(last_ts, 3),
+            **engineer, "first_ts": round(first_ts, 3), "last_ts": round(last_ts, 3),
         })
     return rows
 

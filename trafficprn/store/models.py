@@ -114,6 +114,11 @@ class Passage(Base):
     speed_median_kmh: Mapped[float | None] = mapped_column(Float)
     speed_max_kmh: Mapped[float | None] = mapped_column(Float)
     speed_flagged: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # Speeds engineers report (revision 0005, docs/speeds.md); null where not measured.
+    approach_speed_kmh: Mapped[float | None] = mapped_column(Float)
+    through_speed_kmh: Mapped[float | None] = mapped_column(Float)
+    stopped_s: Mapped[float | None] = mapped_column(Float)
+    stops: Mapped[int | None] = mapped_column(Integer)
     plate_text: Mapped[str | None] = mapped_column(String(32))
     plate_hash: Mapped[str | None] = mapped_column(String(64))
     plate_confidence: Mapped[float | None] = mapped_column(Float)

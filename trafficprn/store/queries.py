@@ -91,6 +91,10 @@ class PassageRecord:
     speed_median_kmh: float | None
     speed_max_kmh: float | None
     speed_flagged: bool
+    approach_speed_kmh: float | None
+    through_speed_kmh: float | None
+    stopped_s: float | None
+    stops: int | None
     plate_text: str | None
     plate_hash: str | None
     plate_confidence: float | None
@@ -117,6 +121,10 @@ def _record(p: Passage) -> PassageRecord:
         speed_median_kmh=p.speed_median_kmh,
         speed_max_kmh=p.speed_max_kmh,
         speed_flagged=p.speed_flagged,
+        approach_speed_kmh=p.approach_speed_kmh,
+        through_speed_kmh=p.through_speed_kmh,
+        stopped_s=p.stopped_s,
+        stops=p.stops,
         plate_text=p.plate_text,
         plate_hash=p.plate_hash,
         plate_confidence=p.plate_confidence,
@@ -465,7 +473,9 @@ class SpeedBin:
 @dataclass(frozen=True)
 class SpeedStats:
     """Percentiles (linear interpolation, as numpy and Postgres percentile_cont) and a
-    histogram of `speed_median_kmh`; percentiles are None when there is no speed."""
+    histogram of each passage's approach speed, or its median speed where the approach was
+    not measured (stored before revision 0005, or first seen in its entry zone);
+    percentiles are None when there is no speed."""
 
     count: int
     mean_kmh: float | None
@@ -490,19 +500,19 @@ def speed_stats(
     bin_kmh: float = 5.0,
     include_flagged: bool = False,
 ) -> SpeedStats:
-    """Speed distribution of passages with a measured speed. Flagged (implausible)
+    """Speed distribution of passages with a measured speed (approach speed first). Flagged (implausible)
     speeds are left out unless `include_flagged`."""
     if not (math.isfinite(bin_kmh) and bin_kmh > 0):
         raise InputError(f"bin_kmh must be a positive number, got {bin_kmh}")
     flt = PassageFilter(camera=camera, from_ts=from_ts, to_ts=to_ts, vehicle_class=vehicle_class, movement=movement)
     _check_range(from_ts, to_ts)
-    conds = [*flt.where(), Passage.speed_median_kmh.is_not(None)]
+    speed = func.coalesce(Passage.approach_speed_kmh, Passage.speed_median_kmh)
+    conds = [*flt.where(), speed.is_not(None)]
     if not include_flagged:
         conds.append(Passage.speed_flagged.is_(False))
     # One scan: the count of each distinct speed value (speeds are stored to 0.01 km/h, so
     # a month holds a few thousand values), from which the percentiles (exact, linear
     # interpolation as numpy and Postgres percentile_cont), the mean and the histogram follow.
-    speed = Passage.speed_median_kmh
     rows = [(float(v), int(n)) for v, n in
             conn.execute(select(speed, func.count()).where(*conds).group_by(speed).order_by(speed)).all()
             if v is not None]

@@ -96,7 +96,7 @@ function renderCounts(tmc, speeds) {
     kpi("Vehicles", fmtNum(tmc.total), `${fmtNum(tmc.unassigned)} without a full movement`),
     kpi("Peak hour", peak ? `${fmtTime(peak.start_ts)}–${fmtTime(peak.end_ts)}` : "–", peak ? `${fmtNum(peak.volume)} veh/h · PHF ${peak.phf === null ? "–" : peak.phf.toFixed(2)}` : "needs a full hour of complete intervals"),
     kpi("Heavy vehicles", fmtPct(tmc.heavy_share), "bus + truck share"),
-    kpi("Speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
+    kpi("Approach speed p85", speeds && speeds.percentiles.p85 !== null ? `${fmtNum(speeds.percentiles.p85)} km/h` : "–", speeds ? `median ${fmtNum(speeds.percentiles.p50)} km/h · ${fmtNum(speeds.count)} measured` : ""),
     kpi("Incomplete intervals", fmtNum(tmc.incomplete_intervals), tmc.incomplete_intervals ? "camera down, worker gone, or not over yet" : "all complete"),
     kpi("Interval", `${tmc.interval_minutes} min`, tmc.timezone),
   );
@@ -163,7 +163,9 @@ function passageRow(p) {
     el("td", {}, fmtDateTime(p.passage_ts)), el("td", {}, p.vehicle_class),
     el("td", {}, p.movement ? el("span", { class: `pill m-${p.movement}` }, MOVEMENT_NAMES[p.movement] || p.movement) : "–"),
     el("td", {}, `${p.entry_leg || "?"} → ${p.exit_leg || "?"}`), el("td", {}, colour),
-    el("td", { class: "num" }, fmtNum(p.speed_median_kmh)), el("td", { class: "num" }, fmtNum(p.speed_max_kmh)), el("td", { class: "num" }, p.track_id));
+    el("td", { class: "num" }, fmtNum(p.speed_median_kmh)), el("td", { class: "num" }, fmtNum(p.speed_max_kmh)),
+    el("td", { class: "num" }, fmtNum(p.approach_speed_kmh)), el("td", { class: "num" }, fmtNum(p.through_speed_kmh)),
+    el("td", { class: "num" }, p.stops == null ? "–" : `${p.stops} · ${fmtNum(p.stopped_s)} s`), el("td", { class: "num" }, p.track_id));
 }
 
 function passageFilters() {
@@ -193,6 +195,7 @@ async function refresh(cameraChanged = false) {
   const base = { camera: state.camera, from: r.from, to: r.to };
   $("range-label").textContent = r.label;
   $("csv-link").href = `/api/counts/movements${query({ ...base, interval: $("interval").value, format: "csv" })}`;
+  $("report-link").href = `/api/reports/tmc${query({ ...base, interval: $("interval").value, format: "pdf" })}`;
   if (cam) renderLive(cam);
   if (cameraChanged && cam) {
     $("entry-leg-filter").replaceChildren(el("option", { value: "" }, "All"), ...cam.legs.map((l) => el("option", { value: l }, l)));

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from typing import Annotated, Any
 
@@ -10,7 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
 from trafficprn.api import tmc
-from trafficprn.api.deps import ContextDep, SessionDep, SiteDep, read_access, require_key
+from trafficprn.api.deps import ApiContext, ContextDep, SessionDep, SiteDep, read_access, require_key
 from trafficprn.api.schemas import (
     CountQuery,
     HistogramBin,
@@ -27,6 +29,7 @@ from trafficprn.api.schemas import (
     SpeedQuery,
     SpeedsOut,
     TimeRange,
+    TmcParams,
     TmcRowOut,
     to_ts,
 )
@@ -60,9 +63,10 @@ def _check_camera(db: Session, site: SiteConfig | None, camera: str | None) -> N
         raise HTTPException(404, f"no camera named {camera!r}; known cameras: {names}")
 
 
-@router.get("/passages", response_model=PassagePage, tags=["counts"], responses=NOT_FOUND,
-            summary="Vehicle passages, newest first, with filters and a cursor")
-def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage:
+@router.get("/passages", response_model=PassagePage, tags=["counts"],
+            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}},
+            summary="Vehicle passages, newest first, with filters and a cursor (JSON or CSV)")
+def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage | Response:
     _check_camera(db, site, q.camera)
     flt = queries.PassageFilter(
         camera=q.camera, from_ts=to_ts(q.from_), to_ts=to_ts(q.to), vehicle_class=q.vehicle_class,
@@ -71,18 +75,33 @@ def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: Sit
     )
     page = queries.passages(db, flt, limit=q.limit, cursor=q.cursor)
     items = [PassageOut.model_validate(p, from_attributes=True) for p in page.items]
+    if q.format == "csv":
+        headers = {"Content-Disposition": 'attachment; filename="passages.csv"'}
+        if page.next_cursor:
+            headers["X-Next-Cursor"] = page.next_cursor
+        return Response(passages_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
     return PassagePage(items=items, next_cursor=page.next_cursor)
+
+
+def passages_csv(items: list[PassageOut]) -> str:
+    """Passages as CSV, one column per PassageOut field (speeds in km/h, times epoch s)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    names = list(PassageOut.model_fields)
+    w.writerow(names)
+    for it in items:
+        w.writerow(["" if (v := getattr(it, n)) is None else v for n in names])
+    return buf.getvalue()
 
 
 def _site_tz(site: SiteConfig | None) -> str:
     return site.site.timezone if site else "UTC"
 
 
-@router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
-            summary="Turning-movement counts per interval (JSON or CSV)",
-            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
-def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
-                    ctx: ContextDep) -> MovementCounts | Response:
+def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None, ctx: ApiContext) -> tuple[tmc.TmcTable, float, str]:
+    """The TMC table of a count query, with the range start and the site's time zone:
+    the checks (camera known: 404; too many intervals: 422) and the counting the TMC
+    routes and the count report share."""
     _check_camera(db, site, q.camera)
     a, b = _range(q)
     if (b - a) / (q.minutes * 60) > MAX_INTERVALS:
@@ -95,6 +114,16 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
     cam = next((c for c in site.cameras if c.name == q.camera), None) if site else None
     table = tmc.build_table(q.camera, cells, intervals, tz=tz, minutes=q.minutes,
                             legs=[leg.name for leg in cam.legs] if cam else ())
+    return table, a, tz
+
+
+@router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
+            summary="Turning-movement counts per interval (JSON or CSV)",
+            responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
+def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
+                    ctx: ContextDep) -> MovementCounts | Response:
+    table, a, tz = tmc_table(q, db, site, ctx)
+    intervals = table.rows
     if q.format == "csv":
         stamp = time.strftime("%Y%m%dT%H%M", time.gmtime(a))
         return Response(tmc.to_csv(table), media_type="text/csv; charset=utf-8", headers={
@@ -148,7 +177,7 @@ def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDe
 
 
 @router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,
-            summary="Speed percentiles (p15/p50/p85/p95) and histogram of median speeds")
+            summary="Speed percentiles (p15/p50/p85/p95) and histogram of approach speeds")
 def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> SpeedsOut:
     _check_camera(db, site, q.camera)
     a, b = _range(q)

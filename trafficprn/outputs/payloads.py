@@ -34,7 +34,8 @@ from trafficprn.timebins import interval_label, interval_start
 # The REST API's passage keys (trafficprn.api.schemas.PassageOut); a test holds them equal.
 PASSAGE_KEYS = (
     "uuid", "camera", "track_id", "passage_ts", "first_seen_ts", "last_seen_ts", "vehicle_class", "class_confidence",
-    "entry_leg", "exit_leg", "movement", "speed_median_kmh", "speed_max_kmh", "speed_flagged", "colour",
+    "entry_leg", "exit_leg", "movement", "speed_median_kmh", "speed_max_kmh", "speed_flagged",
+    "approach_speed_kmh", "through_speed_kmh", "stopped_s", "stops", "colour",
 )
 COVER_EPS_S = 1e-6
 MAX_GAP_INTERVALS = 96  # a longer jump of the clock is not filled with empty intervals

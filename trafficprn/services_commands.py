@@ -151,11 +151,13 @@ def _spool(settings: Any, given: str | None, name: str) -> Path:
     return Path(given) if given else Path(settings.spool_dir) / name
 
 
-def _database_sink(url: str, spool_dir: Path, memory_events: int = 20_000) -> Any:
+def _database_sink(url: str, spool_dir: Path, site: Any, memory_events: int = 20_000) -> Any:
+    """The database sink of a site's worker; it records the site's time zone."""
     from trafficprn.store.db import describe_url
     from trafficprn.store.sink import DatabaseSink
 
-    sink = DatabaseSink(url, spool_dir, max_memory_events=memory_events)
+    sink = DatabaseSink(url, spool_dir, max_memory_events=memory_events,
+                        site_zone=(site.site.name, site.site.timezone))
     st = sink.stats
     if not st.db_ok and st.last_error:
         log.warning("database %s: %s; spooling to %s and retrying", describe_url(url), st.last_error, spool_dir)
@@ -239,7 +241,7 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
     from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
 
     metrics = WorkerMetrics(camera.name)
-    sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
+    sink = _database_sink(settings.database_url, spool_dir, site, settings.memory_events)
     outputs = None
     try:
         outputs = _outputs(site, camera, settings, spool_dir)
@@ -362,7 +364,7 @@ def process_video(site: Any, camera: Any, video: Path, settings: Any, *, site_pa
                     datetime.fromtimestamp(start_ts, UTC).isoformat())
     metrics = WorkerMetrics(camera.name)
     summary = SummarySink()
-    sink = _database_sink(settings.database_url, spool_dir, settings.memory_events)
+    sink = _database_sink(settings.database_url, spool_dir, site, settings.memory_events)
     outputs = None
     try:
         outputs = _outputs(site, camera, settings, spool_dir)

@@ -87,7 +87,7 @@ def test_process_publishes_every_passage_once_across_a_broker_restart(tmp_path: 
     assert before < len(received)  # some went out after the restart
     passages = sub.of("passage")
     assert all(set(p) == {*PASSAGE_KEYS, "site"} and p["site"] == "sim-default" for p in passages)
-    assert set(PASSAGE_KEYS) == set(PassageOut.model_fields)  # the REST API's passage keys
+    assert {*PASSAGE_KEYS, "site"} == set(PassageOut.model_fields)  # the REST API's passage keys
     counts = sub.of("counts")
     starts = sorted({c["interval_start_ts"] for c in counts})
     assert len(starts) == 2  # 08:00 (closed mid-run, 3 s after 08:15) and 08:15 (open when the run ended)

@@ -115,3 +115,55 @@ def test_wait_for_database_passes_when_ready(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'w.sqlite'}"
     db.upgrade(url)
     db.wait_for_database(url, timeout_s=1.0)
+
+
+def test_sites_revision_fills_the_box_site_and_keys_cameras_and_counts_by_it(empty_url: str) -> None:
+    """Rows a one-site box stored before revision 0006 take the site name given to the
+    upgrade; cameras and the count rollup are then keyed by (site, name)."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import bindparam, text
+
+    from trafficprn.store import queries
+    from trafficprn.store.models import UTCDateTime
+
+    def sql(statement: str) -> object:  # times bound as the models store them
+        return text(statement).bindparams(bindparam("t", type_=UTCDateTime()))
+
+    db.upgrade(empty_url, "0005")
+    t0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
+    engine = db.make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(sql("INSERT INTO cameras (name, live_url, created_ts) VALUES ('fisheye-1', 'http://w:9100', :t)"),
+                         {"t": t0})
+            for i in range(6):
+                conn.execute(sql(
+                    "INSERT INTO vehicle_passages (uuid, site, camera, track_id, passage_ts, first_seen_ts, last_seen_ts,"
+                    " vehicle_class, class_confidence, entry_leg, exit_leg, movement, speed_flagged, extras)"
+                    " VALUES (:u, '', 'fisheye-1', :i, :t, :t, :t, 'car', 0.9, 'N', 'S', 'T', false, '{}')"),
+                    {"u": f"00000000-0000-0000-0000-00000000000{i}", "i": i,
+                     "t": t0.replace(minute=5 * i)})
+            conn.execute(sql("INSERT INTO camera_heartbeats (site, camera, ts, up, frames_seen, frames_processed,"
+                              " events_pending, events_dropped) VALUES ('', 'fisheye-1', :t, true, 1, 1, 0, 0)"),
+                         {"t": t0})
+    finally:
+        engine.dispose()
+
+    db.upgrade(empty_url, site_name="main-and-5th")
+    assert _diff(empty_url) == []
+    engine = db.make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT DISTINCT site FROM vehicle_passages")).scalars().all() == ["main-and-5th"]
+            assert conn.execute(text("SELECT site, name, live_url FROM cameras")).all() == [
+                ("main-and-5th", "fisheye-1", "http://w:9100")]
+            assert conn.execute(text("SELECT name FROM sites")).scalars().all() == ["main-and-5th"]
+            a, b = t0.timestamp(), t0.timestamp() + 3600
+            args = {"tz": "UTC", "minutes": 15, "site": "main-and-5th"}
+            fast = queries.movement_counts(conn, "fisheye-1", a, b, **args)  # type: ignore[arg-type]
+            slow = queries.movement_counts(conn, "fisheye-1", a, b, source="passages", **args)  # type: ignore[arg-type]
+            assert fast == slow and sum(c.count for c in fast) == 6
+            assert queries.movement_counts(conn, "fisheye-1", a, b, tz="UTC", site="elsewhere") == []
+    finally:
+        engine.dispose()

@@ -9,7 +9,7 @@ from sqlalchemy.engine import Engine
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, PlateRead, QueueSample
 from trafficprn.store import queries, repository
-from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store.models import CameraRow, CameraStatusRow, Passage, PlateReadRow, QueueSampleRow, SiteRow
 from trafficprn.store.testing import make_passage
 
 
@@ -83,14 +83,29 @@ def test_passage_validation(db_engine: Engine, overrides: dict[str, object], err
     assert _count(db_engine, Passage) == (1 if error is None else 0)
 
 
-def test_upsert_camera_sets_live_url(db_engine: Engine) -> None:
+def test_upsert_camera_sets_live_url_per_site(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
-        repository.ensure_cameras(conn, ["a", "b", "a"])
-        repository.upsert_camera(conn, "a", "http://worker-a:9100")
-        repository.upsert_camera(conn, "c", None)
+        repository.ensure_cameras(conn, [("s1", "a"), ("s1", "b"), ("s1", "a"), ("s2", "a")])
+        repository.upsert_camera(conn, "s1", "a", "http://worker-a:9100")
+        repository.upsert_camera(conn, "s1", "c", None)
     with db_engine.connect() as conn:
-        got = dict(conn.execute(select(CameraRow.name, CameraRow.live_url)).all())
-    assert got == {"a": "http://worker-a:9100", "b": None, "c": None}
+        got = {(s, n): u for s, n, u in conn.execute(select(CameraRow.site, CameraRow.name, CameraRow.live_url))}
+        zones = dict(conn.execute(select(SiteRow.name, SiteRow.timezone)).all())
+    # the same name at two sites is two cameras; the URL of one leaves the other alone
+    assert got == {("s1", "a"): "http://worker-a:9100", ("s1", "b"): None, ("s1", "c"): None, ("s2", "a"): None}
+    assert zones == {"s1": None, "s2": None}
+
+
+def test_upsert_site_records_and_updates_its_time_zone(db_engine: Engine) -> None:
+    with db_engine.begin() as conn:
+        repository.ensure_cameras(conn, [("north", "cam")])
+        repository.upsert_site(conn, "north", "Europe/Berlin")
+        repository.upsert_site(conn, "south", "America/New_York")
+        repository.upsert_site(conn, "south", "America/Chicago")
+        repository.ensure_cameras(conn, [("north", "cam2")])  # leaves the known zone alone
+    with db_engine.connect() as conn:
+        zones = dict(conn.execute(select(SiteRow.name, SiteRow.timezone)).all())
+    assert zones == {"north": "Europe/Berlin", "south": "America/Chicago"}
 
 
 def test_naive_datetimes_are_refused(db_engine: Engine) -> None:

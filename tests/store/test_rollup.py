@@ -42,17 +42,18 @@ def _passages(n: int, seed: int, *, days: float = 2.0, camera: str = "cam-1") ->
     ]
 
 
-def _rollup(conn: Connection) -> dict[tuple[str, int], Counter[tuple[object, ...]]]:
-    rows = conn.execute(select(PassageCountRow.camera, PassageCountRow.bucket_s, PassageCountRow.counts)).all()
+def _rollup(conn: Connection) -> dict[tuple[str, str, int], Counter[tuple[object, ...]]]:
+    rows = conn.execute(select(PassageCountRow.site, PassageCountRow.camera, PassageCountRow.bucket_s,
+                               PassageCountRow.counts)).all()
     out = {}
-    for camera, b, counts in rows:
+    for site, camera, b, counts in rows:
         cells = Counter({tuple(item[:4]): int(item[4]) for item in json.loads(counts)})
         if +cells:
-            out[(camera, int(b))] = +cells
+            out[(site, camera, int(b))] = +cells
     return out
 
 
-def _from_scratch(conn: Connection) -> dict[tuple[str, int], Counter[tuple[object, ...]]]:
+def _from_scratch(conn: Connection) -> dict[tuple[str, str, int], Counter[tuple[object, ...]]]:
     """The rollup recounted from the passages (inside a savepoint, rolled back)."""
     with conn.begin_nested() as sp:
         rollup.rebuild_counts(conn, 0, 4_000_000_000 - 4_000_000_000 % rollup.BUCKET_S)
@@ -123,7 +124,7 @@ def test_purge_keeps_rollup_exact(db_engine: Engine) -> None:
     with db_engine.connect() as conn:
         got = _rollup(conn)
         assert got == _from_scratch(conn)
-        assert min(b for _, b in got) >= (now - 7 * DAY_S) // 900 * 900
+        assert min(b for _, _, b in got) >= (now - 7 * DAY_S) // 900 * 900
         auto, raw = _both(conn, "cam-1", T0, T0 + 3 * 86400, "Europe/Berlin", 15)
         assert auto == raw
 

@@ -33,6 +33,8 @@ class _Query(BaseModel):
 
 
 class TimeRange(_Query):
+    site: Name | None = Field(None, description="Site name (`GET /api/sites`); needed only when the camera's "
+                              "name is at several sites of this store.")
     from_: datetime | None = Field(None, alias="from", description="Start (ISO 8601 or epoch s); naive = UTC.")
     to: datetime | None = Field(None, description="End, exclusive (ISO 8601 or epoch s); naive = UTC.")
 
@@ -129,6 +131,7 @@ class Health(BaseModel):
 
 class CameraOut(BaseModel):
     name: str
+    site: str = Field("", description="The site the camera belongs to (a camera is a site and a name).")
     status: Literal["up", "down", "stale", "unknown"] = Field(
         description="up / down (the worker's own report), stale (no heartbeat for 30 s: the worker is gone; "
         "its counts since are missing, not zero) or unknown (never reported)."
@@ -146,6 +149,7 @@ class CameraOut(BaseModel):
 
 class PassageOut(BaseModel):
     uuid: str
+    site: str = Field("", description="The site of the camera (a camera is a site and a name).")
     camera: str
     track_id: int
     passage_ts: float
@@ -192,6 +196,7 @@ class PeakHourOut(BaseModel):
 
 class MovementCounts(BaseModel):
     camera: str
+    site: str = ""
     timezone: str
     interval_minutes: int
     from_ts: float
@@ -217,6 +222,7 @@ class QueueSeries(BaseModel):
 
 class QueuesOut(BaseModel):
     camera: str
+    site: str = ""
     step_s: int = Field(description="The step used: the one asked for, or coarser where max_points required.")
     lanes: list[QueueSeries]
 
@@ -229,6 +235,7 @@ class HistogramBin(BaseModel):
 
 class SpeedsOut(BaseModel):
     camera: str
+    site: str = ""
     count: int
     percentiles: dict[str, float | None] = Field(description="p15, p50, p85, p95 of approach speeds (median speed where no approach was measured), km/h.")
     histogram: list[HistogramBin]
@@ -244,6 +251,13 @@ class PlateOut(BaseModel):
     vehicle_class: str
     colour: str | None = None
     movement: str | None = None
+
+
+class SiteSummary(BaseModel):
+    name: str
+    timezone: str = Field(description="The time zone its counts are binned in.")
+    local: bool = Field(description="Whether it is this box's own site (the API's site.yaml).")
+    cameras: list[CameraOut]
 
 
 class WorkerStatus(BaseModel):

@@ -31,7 +31,8 @@ from typing import Any
 from trafficprn.events import EVENT_NAMESPACE, CameraStatus, Heartbeat, QueueSample, VehiclePassage, new_uuid
 from trafficprn.timebins import interval_label, interval_start
 
-# The REST API's passage keys (trafficprn.api.schemas.PassageOut); a test holds them equal.
+# The REST API's passage keys (trafficprn.api.schemas.PassageOut) but `site`, which the payload sets
+# from the event or the box; a test holds them equal.
 PASSAGE_KEYS = (
     "uuid", "camera", "track_id", "passage_ts", "first_seen_ts", "last_seen_ts", "vehicle_class", "class_confidence",
     "entry_leg", "exit_leg", "movement", "speed_median_kmh", "speed_max_kmh", "speed_flagged",

@@ -17,6 +17,8 @@ def register(subparsers: Any) -> None:
     up = sub.add_parser("upgrade", help="migrate the schema up (to head)")
     up.add_argument("--db", help=url_help)
     up.add_argument("--revision", default="head", help="target revision (default: head)")
+    up.add_argument("--site", help="site.yaml of this box: rows stored without a site take its name "
+                                   "(default: TRAFFICPRN_SITE_PATH, if set)")
     up.set_defaults(func=_upgrade)
 
     down = sub.add_parser("downgrade", help="migrate the schema down (one step by default)")
@@ -45,7 +47,13 @@ def _upgrade(args: argparse.Namespace) -> int:
     from trafficprn.store import db
 
     url = _url(args)
-    db.upgrade(url, args.revision)
+    site_path = args.site or os.environ.get("TRAFFICPRN_SITE_PATH")
+    site_name = None
+    if site_path:
+        from trafficprn.config import load_site
+
+        site_name = load_site(site_path).site.name
+    db.upgrade(url, args.revision, site_name=site_name)
     print(f"{db.describe_url(url)}: schema at {db.current_revision(url)}")
     return 0
 

@@ -218,13 +218,15 @@ def current_revision(url: str | URL) -> str | None:
         engine.dispose()
 
 
-def _run(url: str | URL, action: str, revision: str) -> None:
+def _run(url: str | URL, action: str, revision: str, site_name: str | None = None) -> None:
     from alembic import command
 
     engine = make_engine(url)
     try:
         with engine.begin() as conn:
             cfg = _alembic_config(conn)
+            if site_name:
+                cfg.attributes["site_name"] = site_name
             getattr(command, action)(cfg, revision)
     except SQLAlchemyError as exc:
         raise StoreError(explain_error(exc, url)) from None
@@ -232,9 +234,10 @@ def _run(url: str | URL, action: str, revision: str) -> None:
         engine.dispose()
 
 
-def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Migrate the database at `url` up to `revision`. Raises StoreError."""
-    _run(url, "upgrade", revision)
+def upgrade(url: str | URL, revision: str = "head", *, site_name: str | None = None) -> None:
+    """Migrate the database at `url` up to `revision`. `site_name`: the box's site, for
+    the rows a one-site box stored without one (revision 0006). Raises StoreError."""
+    _run(url, "upgrade", revision, site_name)
 
 
 def downgrade(url: str | URL, revision: str = "-1") -> None:

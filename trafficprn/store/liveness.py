@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Literal
 
 from sqlalchemy import Connection, func, or_, select
@@ -29,6 +29,9 @@ from sqlalchemy.orm import Session
 
 from trafficprn.store.models import CameraStatusRow, HeartbeatRow
 from trafficprn.store.repository import utc
+from trafficprn.store.sqlexpr import as_epoch as _ts
+from trafficprn.store.sqlexpr import camera_scope
+from trafficprn.store.sqlexpr import dialect_of as _dialect
 
 STALE_S = 30.0  # three missed heartbeats (events.HEARTBEAT_S)
 
@@ -37,32 +40,20 @@ Conn = Connection | Session
 State = Literal["up", "down", "stale", "unknown"]
 
 
-def _dialect(conn: Conn) -> str:
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
-    return bind.dialect.name
-
-
-def _ts(value: object) -> float:
-    """Epoch seconds of a timestamp as the driver returns it (SQLite aggregates give the
-    stored UTC text)."""
-    if isinstance(value, str):
-        parsed = datetime.fromisoformat(value)
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-    return value.timestamp() if hasattr(value, "timestamp") else float(value)  # type: ignore[arg-type]
-
-
-def status_down(conn: Conn, camera: str, from_ts: float, to_ts: float) -> list[Span]:
+def status_down(conn: Conn, camera: str, from_ts: float, to_ts: float, *, site: str | None = None) -> list[Span]:
     """Down windows within [from_ts, to_ts) from the status changes (each lasts until the
     next change, or until `to_ts`)."""
     previous = conn.execute(
         select(CameraStatusRow.ts, CameraStatusRow.up)
-        .where(CameraStatusRow.camera == camera, CameraStatusRow.ts <= utc(from_ts))
+        .where(*camera_scope(CameraStatusRow.site, CameraStatusRow.camera, site, camera),
+               CameraStatusRow.ts <= utc(from_ts))
         .order_by(CameraStatusRow.ts.desc())
         .limit(1)
     ).all()
     changes = conn.execute(
         select(CameraStatusRow.ts, CameraStatusRow.up)
-        .where(CameraStatusRow.camera == camera, CameraStatusRow.ts > utc(from_ts), CameraStatusRow.ts < utc(to_ts))
+        .where(*camera_scope(CameraStatusRow.site, CameraStatusRow.camera, site, camera),
+               CameraStatusRow.ts > utc(from_ts), CameraStatusRow.ts < utc(to_ts))
         .order_by(CameraStatusRow.ts)
     ).all()
     points = [(_ts(ts), bool(up)) for ts, up in [*previous, *changes]]
@@ -77,14 +68,15 @@ def status_down(conn: Conn, camera: str, from_ts: float, to_ts: float) -> list[S
     return out
 
 
-def heartbeat_cover(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S) -> list[Span]:
+def heartbeat_cover(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S,
+                    site: str | None = None) -> list[Span]:
     """Spans within [from_ts, to_ts) from an up heartbeat to the next heartbeat, where
     that one came at most `stale_s` later (the worker lived through the span).
 
     The pairs of successive heartbeats tile [first, last]; the database returns only the
     first and last heartbeat and the pairs that break the cover (a down beat, or a gap
     over `stale_s`), so 30 days of 10 s heartbeats (259,200 rows) come back as a few rows."""
-    where = (HeartbeatRow.camera == camera, HeartbeatRow.ts >= utc(from_ts - stale_s),
+    where = (*camera_scope(HeartbeatRow.site, HeartbeatRow.camera, site, camera), HeartbeatRow.ts >= utc(from_ts - stale_s),
              HeartbeatRow.ts <= utc(to_ts + stale_s))
     first, last = conn.execute(select(func.min(HeartbeatRow.ts), func.max(HeartbeatRow.ts)).where(*where)).one()
     if first is None or last is None:
@@ -124,21 +116,23 @@ def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
     return out
 
 
-def coverage(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S) -> list[Span]:
+def coverage(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S,
+             site: str | None = None) -> list[Span]:
     """Stretches of [from_ts, to_ts) the camera's worker watched with the camera up."""
-    return _subtract(heartbeat_cover(conn, camera, from_ts, to_ts, stale_s=stale_s),
-                     status_down(conn, camera, from_ts, to_ts))
+    return _subtract(heartbeat_cover(conn, camera, from_ts, to_ts, stale_s=stale_s, site=site),
+                     status_down(conn, camera, from_ts, to_ts, site=site))
 
 
 def missing(
-    conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None, stale_s: float = STALE_S
+    conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None, stale_s: float = STALE_S,
+    site: str | None = None,
 ) -> list[Span]:
     """Stretches of [from_ts, min(to_ts, now)) not covered: camera down, worker dead or
     not running, or events lost."""
     end = min(to_ts, time.time() if now_ts is None else now_ts)
     if end <= from_ts:
         return []
-    return _subtract([(from_ts, end)], coverage(conn, camera, from_ts, end, stale_s=stale_s))
+    return _subtract([(from_ts, end)], coverage(conn, camera, from_ts, end, stale_s=stale_s, site=site))
 
 
 @dataclass(frozen=True)
@@ -152,17 +146,18 @@ class Liveness:
     last_heartbeat_ts: float | None
 
 
-def liveness(conn: Conn, camera: str, *, now_ts: float | None = None, stale_s: float = STALE_S) -> Liveness:
+def liveness(conn: Conn, camera: str, *, now_ts: float | None = None, stale_s: float = STALE_S,
+             site: str | None = None) -> Liveness:
     now = time.time() if now_ts is None else now_ts
     beat = conn.execute(
         select(HeartbeatRow.ts, HeartbeatRow.up)
-        .where(HeartbeatRow.camera == camera, HeartbeatRow.ts <= utc(now))
+        .where(*camera_scope(HeartbeatRow.site, HeartbeatRow.camera, site, camera), HeartbeatRow.ts <= utc(now))
         .order_by(HeartbeatRow.ts.desc())
         .limit(1)
     ).first()
     status = conn.execute(
         select(CameraStatusRow.ts, CameraStatusRow.up, CameraStatusRow.reason)
-        .where(CameraStatusRow.camera == camera, CameraStatusRow.ts <= utc(now))
+        .where(*camera_scope(CameraStatusRow.site, CameraStatusRow.camera, site, camera), CameraStatusRow.ts <= utc(now))
         .order_by(CameraStatusRow.ts.desc())
         .limit(1)
     ).first()

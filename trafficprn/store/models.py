@@ -15,7 +15,8 @@ Tables:
   (site, camera, ts). Intervals are complete only where up heartbeats cover them.
 - Every event row carries its `site` (the site config's `site.name`; revision 0003).
 - `plate_reads`: fused plate reads per track (audit); `uuid` unique.
-- `cameras`: the cameras that reported anything, with their live-view URL.
+- `cameras`: the cameras that reported anything, per (site, name), with their live-view URL.
+- `sites`: every site that wrote here, with its time zone (revision 0006).
 - `passage_counts`: passages per camera, 15-minute UTC bucket, legs, movement and
   class (a rollup for long count tables; revision 0002).
 """
@@ -125,10 +126,12 @@ class Passage(Base):
     extras: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
 
     __table_args__ = (
-        # Per-camera time ranges and keyset pagination; on Postgres it also carries the
+        # Per-camera time ranges (a camera is a site and a name, revision 0006) and keyset
+        # pagination; on Postgres it also carries the
         # movement-count columns, so counting per interval is an index-only scan.
         Index(
-            "ix_passages_camera_ts",
+            "ix_passages_site_camera_ts",
+            "site",
             "camera",
             "passage_ts",
             "id",
@@ -226,8 +229,8 @@ class HeartbeatRow(Base):
     events_dropped: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
     __table_args__ = (
+        # Also the index of per-camera time ranges.
         UniqueConstraint("site", "camera", "ts", name="uq_camera_heartbeats_site_camera_ts"),
-        Index("ix_camera_heartbeats_camera_ts", "camera", "ts"),
     )
 
 
@@ -254,22 +257,36 @@ class PlateReadRow(Base):
 
 
 class CameraRow(Base):
-    """A camera that reported events. Rows appear when a camera first writes."""
+    """A camera that reported events, one per (site, name): two boxes may both have a
+    `fisheye-1` (revision 0006). Rows appear when a camera first writes."""
 
     __tablename__ = "cameras"
 
+    site: Mapped[str] = mapped_column(String(64), primary_key=True, default="", server_default="")
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     live_url: Mapped[str | None] = mapped_column(String(500))
     created_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
 
 
+class SiteRow(Base):
+    """A site that wrote to this store, with its time zone (its workers write it on
+    start; revision 0006), so a central API bins each site's counts on its own clock."""
+
+    __tablename__ = "sites"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    updated_ts: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+
+
 class PassageCountRow(Base):
-    """Passage counts of one camera in one 15-minute bucket of UTC time (a rollup kept
+    """Passage counts of one camera (site and name) in one 15-minute bucket of UTC time (a rollup kept
     in the transaction that inserts the passages; `trafficprn.store.rollup`).
     `counts` is a JSON array of [entry_leg, exit_leg, movement, vehicle_class, n]."""
 
     __tablename__ = "passage_counts"
 
+    site: Mapped[str] = mapped_column(String(64), primary_key=True, default="", server_default="")
     camera: Mapped[str] = mapped_column(String(64), primary_key=True)
     bucket_s: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     counts: Mapped[str] = mapped_column(Text, nullable=False)
@@ -284,4 +301,5 @@ TABLES = (
     "cameras",
     "passage_counts",
     "queue_minutes",
+    "sites",
 )

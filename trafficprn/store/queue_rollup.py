@@ -28,6 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from trafficprn.store.models import QueueMinuteRow, QueueSampleRow
+from trafficprn.store.sqlexpr import as_epoch, camera_scope
 
 MINUTE_S = 60
 
@@ -50,15 +51,11 @@ class MinuteCell:
 Key = tuple[str, str, str, int]  # site, camera, lane, minute_s
 
 
-def _epoch(value: Any) -> float:
-    return value.timestamp() if hasattr(value, "timestamp") else float(value)
-
-
 def minute_cells(rows: Iterable[Sequence[Any]]) -> dict[Key, MinuteCell]:
     """(site, camera, lane, ts, length_m, vehicles) rows -> cells per minute."""
     cells: dict[Key, MinuteCell] = {}
     for site, camera, lane, ts, length_m, vehicles in rows:
-        minute = int(math.floor(_epoch(ts) / MINUTE_S)) * MINUTE_S
+        minute = int(math.floor(as_epoch(ts) / MINUTE_S)) * MINUTE_S
         cells.setdefault((str(site), str(camera), str(lane), minute), MinuteCell()).add(
             1, float(length_m), float(length_m), int(vehicles))
     return cells
@@ -88,11 +85,11 @@ def add_samples(conn: Connection, cells: dict[Key, MinuteCell]) -> None:
 
 
 def read_minutes(conn: Connection | Session, camera: str, from_minute_s: int, to_minute_s: int, *, step_s: int,
-                 lane: str | None = None) -> dict[tuple[str, int], MinuteCell]:
+                 lane: str | None = None, site: str | None = None) -> dict[tuple[str, int], MinuteCell]:
     """Cells per (lane, bucket of `step_s`, a multiple of a minute) for the whole minutes
     of [from_minute_s, to_minute_s)."""
     t = QueueMinuteRow
-    conds = [t.camera == camera, t.minute_s >= from_minute_s, t.minute_s < to_minute_s]
+    conds = [*camera_scope(t.site, t.camera, site, camera), t.minute_s >= from_minute_s, t.minute_s < to_minute_s]
     if lane is not None:
         conds.append(t.lane == lane)
     bucket = (t.minute_s // step_s) * step_s

@@ -24,7 +24,15 @@ from sqlalchemy.sql.dml import Insert
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, Heartbeat, PlateRead, QueueSample, VehiclePassage
 from trafficprn.store import queue_rollup, rollup
-from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
+from trafficprn.store.models import (
+    CameraRow,
+    CameraStatusRow,
+    HeartbeatRow,
+    Passage,
+    PlateReadRow,
+    QueueSampleRow,
+    SiteRow,
+)
 
 MOVEMENTS = frozenset({"L", "T", "R", "U"})
 
@@ -172,7 +180,7 @@ def _copy_insert(
     return list(conn.exec_driver_sql(f"{insert} RETURNING {', '.join(returning)}").all())
 
 
-COUNTED = ("camera", "passage_ts", "entry_leg", "exit_leg", "movement", "vehicle_class")
+COUNTED = ("site", "camera", "passage_ts", "entry_leg", "exit_leg", "movement", "vehicle_class")
 
 
 def _insert_returning(conn: Connection, table: Table, rows: Sequence[dict[str, Any]],
@@ -225,24 +233,36 @@ def insert_camera_status(conn: Connection, statuses: Iterable[CameraStatus]) -> 
     return _insert_rows(conn, CameraStatusRow.__table__, [status_row(s) for s in statuses])  # type: ignore[arg-type]
 
 
-def ensure_cameras(conn: Connection, names: Iterable[str], *, now_ts: float | None = None) -> None:
-    """Add a `cameras` row for each name not known yet."""
+def ensure_cameras(conn: Connection, cameras: Iterable[tuple[str, str]], *, now_ts: float | None = None) -> None:
+    """Add a `cameras` row for each (site, name) not known yet, and a `sites` row for
+    each site not known yet (time zone unknown until its worker says, `upsert_site`)."""
     created = utc(now_ts) if now_ts is not None else datetime.now(UTC)
-    rows = [{"name": n, "live_url": None, "created_ts": created} for n in sorted(set(names))]
+    pairs = sorted(set(cameras))
+    _insert_rows(conn, SiteRow.__table__,  # type: ignore[arg-type]
+                 [{"name": s, "timezone": None, "updated_ts": created} for s in sorted({s for s, _ in pairs})])
+    rows = [{"site": s, "name": n, "live_url": None, "created_ts": created} for s, n in pairs]
     _insert_rows(conn, CameraRow.__table__, rows)  # type: ignore[arg-type]
 
 
-def upsert_camera(conn: Connection, name: str, live_url: str | None, *, now_ts: float | None = None) -> None:
-    """Register a camera with its live-view URL (the worker calls this on start)."""
-    table: Table = CameraRow.__table__  # type: ignore[assignment]
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update: list[str]) -> None:
+    ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+    stmt = ins.values(values)
+    conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_={c: stmt.excluded[c] for c in update}))
+
+
+def upsert_camera(conn: Connection, site: str, name: str, live_url: str | None, *, now_ts: float | None = None) -> None:
+    """Register a camera of a site with its live-view URL."""
     created = utc(now_ts) if now_ts is not None else datetime.now(UTC)
-    values = {"name": name, "live_url": live_url, "created_ts": created}
-    if conn.dialect.name == "postgresql":
-        pg = postgresql.insert(table).values(values)
-        conn.execute(pg.on_conflict_do_update(index_elements=["name"], set_={"live_url": pg.excluded.live_url}))
-    else:
-        lite = sqlite.insert(table).values(values)
-        conn.execute(lite.on_conflict_do_update(index_elements=["name"], set_={"live_url": lite.excluded.live_url}))
+    _upsert(conn, CameraRow.__table__, {"site": site, "name": name, "live_url": live_url, "created_ts": created},  # type: ignore[arg-type]
+            ["site", "name"], ["live_url"])
+
+
+def upsert_site(conn: Connection, name: str, timezone: str, *, now_ts: float | None = None) -> None:
+    """Record a site's time zone (its workers write it with their first batch), so an
+    API serving many sites bins each one's counts on its own clock."""
+    updated = utc(now_ts) if now_ts is not None else datetime.now(UTC)
+    _upsert(conn, SiteRow.__table__, {"name": name, "timezone": timezone, "updated_ts": updated},  # type: ignore[arg-type]
+            ["name"], ["timezone", "updated_ts"])
 
 
 @dataclass(frozen=True)
@@ -272,7 +292,7 @@ def write_events(conn: Connection, events: Sequence[Event]) -> WriteCounts:
     unknown = [type(e).__name__ for e in events if not isinstance(e, known)]
     if unknown:
         raise InputError(f"cannot store events of type {sorted(set(unknown))}")
-    ensure_cameras(conn, [e.camera for e in events])
+    ensure_cameras(conn, [(e.site, e.camera) for e in events])
     return WriteCounts(
         passages=_insert_passage_rows(conn, passages),
         queue_samples=_insert_queue_rows(conn, queues),

@@ -1,4 +1,5 @@
-"""Passage counts per camera and 15-minute bucket of UTC time (table `passage_counts`).
+"""Passage counts per camera (site and name) and 15-minute bucket of UTC time (table
+`passage_counts`).
 
 Why: a 30-day table of 15-minute movement counts groups ~250k passages into ~70k
 cells; aggregating them per query took ~0.5 s (bench_store.py). The rollup keeps one
@@ -52,8 +53,8 @@ class MovementCount(NamedTuple):
     count: int  # type: ignore[assignment]  # the field shadows tuple.count, by design
 
 
-Key = tuple[str, int, str | None, str | None, str | None, str]
-"""(camera, bucket_s, entry_leg, exit_leg, movement, vehicle_class)"""
+Key = tuple[str, str, int, str | None, str | None, str | None, str]
+"""(site, camera, bucket_s, entry_leg, exit_leg, movement, vehicle_class)"""
 
 
 def bucket_of(ts: datetime) -> int:
@@ -62,8 +63,8 @@ def bucket_of(ts: datetime) -> int:
 
 
 def count_rows(rows: Iterable[Sequence[Any]]) -> Counter[Key]:
-    """Counter of rollup keys from (camera, passage_ts, entry, exit, movement, class) rows."""
-    return Counter((cam, bucket_of(ts), e, x, m, c) for cam, ts, e, x, m, c in rows)
+    """Counter of rollup keys from (site, camera, passage_ts, entry, exit, movement, class) rows."""
+    return Counter((site, cam, bucket_of(ts), e, x, m, c) for site, cam, ts, e, x, m, c in rows)
 
 
 def add_counts(conn: Connection, delta: Counter[Key]) -> None:
@@ -73,55 +74,57 @@ def add_counts(conn: Connection, delta: Counter[Key]) -> None:
     if not delta:
         return
     table: Table = PassageCountRow.__table__  # type: ignore[assignment]
-    buckets = sorted({(k[0], k[1]) for k in delta})
-    empty = [{"camera": c, "bucket_s": b, "counts": "[]"} for c, b in buckets]
+    buckets = sorted({k[:3] for k in delta})
+    empty = [{"site": s, "camera": c, "bucket_s": b, "counts": "[]"} for s, c, b in buckets]
     ins = postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
     conn.execute(ins.on_conflict_do_nothing(), empty)
-    merged: dict[tuple[str, int], dict[tuple[Any, ...], int]] = {}
-    for camera in sorted({c for c, _ in buckets}):
-        wanted = [b for c, b in buckets if c == camera]
+    merged: dict[tuple[str, str, int], dict[tuple[Any, ...], int]] = {}
+    for site, camera in sorted({(s, c) for s, c, _ in buckets}):
+        wanted = [b for s, c, b in buckets if (s, c) == (site, camera)]
         stmt = (
             select(PassageCountRow.bucket_s, PassageCountRow.counts)
-            .where(PassageCountRow.camera == camera, PassageCountRow.bucket_s.in_(wanted))
+            .where(PassageCountRow.site == site, PassageCountRow.camera == camera, PassageCountRow.bucket_s.in_(wanted))
             .order_by(PassageCountRow.bucket_s)
             .with_for_update()
         )
         for b, counts in conn.execute(stmt):
-            merged[(camera, int(b))] = {(e, x, m, c): int(n) for e, x, m, c, n in json.loads(counts)}
-    for (camera, b, e, x, m, c), n in delta.items():
-        cell = merged[(camera, b)]
+            merged[(site, camera, int(b))] = {(e, x, m, c): int(n) for e, x, m, c, n in json.loads(counts)}
+    for (site, camera, b, e, x, m, c), n in delta.items():
+        cell = merged[(site, camera, b)]
         cell[(e, x, m, c)] = cell.get((e, x, m, c), 0) + n
     stmt_u = (
         update(table)
-        .where(table.c.camera == bindparam("b_camera"), table.c.bucket_s == bindparam("b_bucket"))
+        .where(table.c.site == bindparam("b_site"), table.c.camera == bindparam("b_camera"),
+               table.c.bucket_s == bindparam("b_bucket"))
         .values(counts=bindparam("b_counts"))
     )
     conn.execute(
         stmt_u,
         [
-            {"b_camera": cam, "b_bucket": b, "b_counts": json.dumps([[*k, n] for k, n in cells.items()], separators=(",", ":"))}
-            for (cam, b), cells in merged.items()
+            {"b_site": site, "b_camera": cam, "b_bucket": b,
+             "b_counts": json.dumps([[*k, n] for k, n in cells.items()], separators=(",", ":"))}
+            for (site, cam, b), cells in merged.items()
         ],
     )
 
 
 _REBUILD_PG = """
-INSERT INTO passage_counts (camera, bucket_s, counts)
-SELECT camera, b, json_agg(json_build_array(entry_leg, exit_leg, movement, vehicle_class, n))::text
-FROM (SELECT camera, (floor(extract(epoch FROM passage_ts) / 900) * 900)::bigint AS b,
+INSERT INTO passage_counts (site, camera, bucket_s, counts)
+SELECT site, camera, b, json_agg(json_build_array(entry_leg, exit_leg, movement, vehicle_class, n))::text
+FROM (SELECT site, camera, (floor(extract(epoch FROM passage_ts) / 900) * 900)::bigint AS b,
              entry_leg, exit_leg, movement, vehicle_class, count(*) AS n
       FROM vehicle_passages WHERE passage_ts >= :lo AND passage_ts < :hi
-      GROUP BY 1, 2, 3, 4, 5, 6) g
-GROUP BY camera, b
+      GROUP BY 1, 2, 3, 4, 5, 6, 7) g
+GROUP BY site, camera, b
 """
 _REBUILD_SQLITE = """
-INSERT INTO passage_counts (camera, bucket_s, counts)
-SELECT camera, b, json_group_array(json_array(entry_leg, exit_leg, movement, vehicle_class, n))
-FROM (SELECT camera, (CAST(strftime('%s', passage_ts) AS INTEGER) / 900) * 900 AS b,
+INSERT INTO passage_counts (site, camera, bucket_s, counts)
+SELECT site, camera, b, json_group_array(json_array(entry_leg, exit_leg, movement, vehicle_class, n))
+FROM (SELECT site, camera, (CAST(strftime('%s', passage_ts) AS INTEGER) / 900) * 900 AS b,
              entry_leg, exit_leg, movement, vehicle_class, count(*) AS n
       FROM vehicle_passages WHERE passage_ts >= :lo AND passage_ts < :hi
-      GROUP BY 1, 2, 3, 4, 5, 6) g
-GROUP BY camera, b
+      GROUP BY 1, 2, 3, 4, 5, 6, 7) g
+GROUP BY site, camera, b
 """
 
 
@@ -165,12 +168,14 @@ def _whole(ts: float) -> int | None:
 
 
 def read_counts(
-    conn: Connection, camera: str, from_ts: float, to_ts: float, *, tz: str, minutes: int, classes: list[str] | None
+    conn: Connection, camera: str, from_ts: float, to_ts: float, *, tz: str, minutes: int, classes: list[str] | None,
+    site: str | None = None,
 ) -> list[MovementCount] | None:
     """Counts per (interval start, entry, exit, movement, class) from the rollup,
     ordered by interval, or None when the rollup cannot answer exactly (see module).
     Each bucket's JSON is parsed and dropped in turn, so that only the results stay
-    alive (fewer garbage-collector passes over a large heap)."""
+    alive (fewer garbage-collector passes over a large heap). `site` None: the camera's
+    counts at every site with a camera of that name, merged."""
     lo, hi = _whole(from_ts), _whole(to_ts)
     if minutes not in ROLLUP_MINUTES or lo is None or hi is None or lo % BUCKET_S or hi % BUCKET_S:
         return None
@@ -179,22 +184,26 @@ def read_counts(
         return None
     starts = [int(s) for s, _ in segments]
     offsets = [off for _, off in segments]
+    conds = [PassageCountRow.camera == camera, PassageCountRow.bucket_s >= lo, PassageCountRow.bucket_s < hi]
+    if site is not None:
+        conds.append(PassageCountRow.site == site)
     rows = conn.execute(
-        select(PassageCountRow.bucket_s, PassageCountRow.counts)
-        .where(PassageCountRow.camera == camera, PassageCountRow.bucket_s >= lo, PassageCountRow.bucket_s < hi)
-        .order_by(PassageCountRow.bucket_s)
+        select(PassageCountRow.bucket_s, PassageCountRow.counts).where(*conds).order_by(PassageCountRow.bucket_s)
     ).all()
+    step = minutes * 60
     with gc_paused():
-        return _unpack(rows, starts, offsets, minutes * 60, classes)
+        # One site holds one row per bucket; rows of several sites merge in the general path.
+        return _unpack(rows, starts, offsets, step, classes, merge=site is None)
 
 
 def _unpack(
-    rows: Sequence[Any], starts: list[int], offsets: list[int], step: int, classes: list[str] | None
+    rows: Sequence[Any], starts: list[int], offsets: list[int], step: int, classes: list[str] | None,
+    *, merge: bool = False,
 ) -> list[MovementCount]:
     wanted = None if classes is None else set(classes)
     make = MovementCount
     out: list[MovementCount] = []
-    if step == BUCKET_S:  # one bucket = one interval
+    if step == BUCKET_S and not merge:  # one bucket = one interval
         for b, counts in rows:
             start = float(b)
             if wanted is None:

@@ -37,7 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from trafficprn.errors import InputError, StoreError
 from trafficprn.events import CameraStatus, Event
 from trafficprn.store.db import check_database, describe_url, explain_error, is_retryable, make_engine
-from trafficprn.store.repository import write_events
+from trafficprn.store.repository import upsert_site, write_events
 from trafficprn.store.spool import Position, Spool, SpooledEvent
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,9 @@ class DatabaseSink:
     batch_size: most events per transaction; flush_s: longest wait before a partial
     batch is written; max_backoff_s: cap of the retry delay while the database is down.
     require_db: raise StoreError at start when the database check fails (otherwise the
-    failure is logged and the sink spools and keeps retrying).
+    failure is logged and the sink spools and keeps retrying). site_zone: (site name,
+    time zone), recorded with the first batch stored (`repository.upsert_site`), so an
+    API serving many sites bins each one's counts on its own clock.
     Raises StoreError at once for an invalid URL or an unusable spool folder.
     """
 
@@ -105,6 +107,7 @@ class DatabaseSink:
         require_db: bool = False,
         engine: Engine | None = None,
         max_memory_events: int = 20_000,
+        site_zone: tuple[str, str] | None = None,
     ):
         if batch_size < 1:
             raise StoreError(f"batch_size must be >= 1, got {batch_size}")
@@ -136,6 +139,7 @@ class DatabaseSink:
         self._writer_ok = True
         self._losing: dict[str, float] = {}  # camera -> ts of its first lost event, while losing
         self._marks: list[Event] = []  # loss statuses not yet stored (few: one per loss)
+        self._site_zone = site_zone  # None once stored
         try:
             check_database(self.engine)
             self._db_ok = True
@@ -374,6 +378,9 @@ class DatabaseSink:
         try:
             with self.engine.begin() as conn:
                 write_events(conn, events)
+                if self._site_zone is not None:
+                    upsert_site(conn, *self._site_zone)
+            self._site_zone = None
         except (InputError, SQLAlchemyError) as exc:
             if isinstance(exc, SQLAlchemyError) and is_retryable(exc):
                 self._failed(exc)

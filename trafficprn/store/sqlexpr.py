@@ -1,5 +1,6 @@
 """SQL expressions that differ between Postgres and SQLite: epoch seconds and the
-count-interval rule of `trafficprn.timebins.interval_start`.
+count-interval rule of `trafficprn.timebins.interval_start`; the dialect of a
+connection, timestamps as drivers return them, and the scope of one camera of one site.
 
 The interval rule in one line: start = ts - (wall - floor(wall, minutes)), where `wall`
 is the site's local wall-clock time at ts (the UTC offset in force at ts itself).
@@ -16,12 +17,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, Interval, String, case, cast, func, literal
+from sqlalchemy import BigInteger, Connection, DateTime, Float, Integer, Interval, String, case, cast, func, literal
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from trafficprn.errors import InputError
 
 INTERVAL_MINUTES = (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
+
+
+def dialect_of(conn: Connection | Session) -> str:
+    """"postgresql" or "sqlite": the dialect of a connection or ORM session."""
+    bind = conn.get_bind() if isinstance(conn, Session) else conn
+    return bind.dialect.name
+
+
+def as_epoch(value: object) -> float:
+    """Epoch seconds of a timestamp as the driver returns it: an aware datetime, or the
+    stored UTC text (SQLite aggregates such as MIN(ts) return the text), or a number."""
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+    if isinstance(value, datetime):
+        return value.timestamp()
+    return float(value)  # type: ignore[arg-type]
+
+
+def camera_scope(site_col: Any, camera_col: Any, site: str | None, camera: str) -> list[ColumnElement[bool]]:
+    """Conditions selecting one camera: a camera is a site and a name (two boxes may both
+    have a `fisheye-1`). `site` None matches the name at any site (one-site stores)."""
+    conds: list[ColumnElement[bool]] = [camera_col == camera]
+    if site is not None:
+        conds.insert(0, site_col == site)
+    return conds
 
 
 def check_minutes(minutes: int) -> int:

@@ -33,13 +33,14 @@ from trafficprn.api.schemas import (
     TmcRowOut,
     to_ts,
 )
+from trafficprn.api.sites import CameraRef, check_site, resolve_camera
 from trafficprn.config import SiteConfig
 from trafficprn.store import queries
 
 router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
 DEFAULT_SPAN_S = 86400.0
 MAX_INTERVALS = 20_000  # rows of one TMC table (about 7 months of 15-minute intervals)
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown camera"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown camera or site"}}
 
 
 def _range(q: TimeRange, default_span_s: float = DEFAULT_SPAN_S) -> tuple[float, float]:
@@ -52,24 +53,22 @@ def _range(q: TimeRange, default_span_s: float = DEFAULT_SPAN_S) -> tuple[float,
     return a, b
 
 
-def _check_camera(db: Session, site: SiteConfig | None, camera: str | None) -> None:
-    if camera is None:
-        return
-    if site is not None and any(c.name == camera for c in site.cameras):
-        return
-    known = queries.camera_names(db)
-    if camera not in known:
-        names = [c.name for c in site.cameras] if site else known
-        raise HTTPException(404, f"no camera named {camera!r}; known cameras: {names}")
+def _scope(db: Session, site: SiteConfig | None, q: TimeRange, camera: str | None) -> str | None:
+    """The site filter of a route whose camera is optional: the camera's site when one is
+    named (`sites.resolve_camera`), else the `site=` asked for (checked), else None."""
+    if camera is not None:
+        return resolve_camera(db, site, q.site, camera).site
+    if q.site is not None:
+        check_site(db, site, q.site)
+    return q.site
 
 
 @router.get("/passages", response_model=PassagePage, tags=["counts"],
             responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}},
             summary="Vehicle passages, newest first, with filters and a cursor (JSON or CSV)")
 def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: SiteDep) -> PassagePage | Response:
-    _check_camera(db, site, q.camera)
     flt = queries.PassageFilter(
-        camera=q.camera, from_ts=to_ts(q.from_), to_ts=to_ts(q.to), vehicle_class=q.vehicle_class,
+        site=_scope(db, site, q, q.camera), camera=q.camera, from_ts=to_ts(q.from_), to_ts=to_ts(q.to), vehicle_class=q.vehicle_class,
         movement=q.movement, colour=q.colour.lower() if q.colour else None, entry_leg=q.entry_leg,
         exit_leg=q.exit_leg, speed_min_kmh=q.speed_min, speed_max_kmh=q.speed_max,
     )
@@ -94,27 +93,25 @@ def passages_csv(items: list[PassageOut]) -> str:
     return buf.getvalue()
 
 
-def _site_tz(site: SiteConfig | None) -> str:
-    return site.site.timezone if site else "UTC"
-
-
-def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None, ctx: ApiContext) -> tuple[tmc.TmcTable, float, str]:
-    """The TMC table of a count query, with the range start and the site's time zone:
-    the checks (camera known: 404; too many intervals: 422) and the counting the TMC
-    routes and the count report share."""
-    _check_camera(db, site, q.camera)
+def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None,
+              ctx: ApiContext) -> tuple[tmc.TmcTable, float, CameraRef]:
+    """The TMC table of a count query, with the range start and the camera it counts
+    (its site and time zone): the checks (camera known: 404; at several sites without
+    site=: 422; too many intervals: 422) and the counting the TMC routes and the count
+    report share."""
+    ref = resolve_camera(db, site, q.site, q.camera)
     a, b = _range(q)
     if (b - a) / (q.minutes * 60) > MAX_INTERVALS:
         raise HTTPException(422, f"the range holds more than {MAX_INTERVALS} intervals of {q.interval}; "
                                  "choose a shorter range or a longer interval")
-    tz = _site_tz(site)
-    intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes, stale_s=ctx.settings.stale_s)
+    tz = ref.timezone
+    intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes, stale_s=ctx.settings.stale_s,
+                                        site=ref.site)
     cells = queries.movement_counts(db, q.camera, intervals[0].start_ts, intervals[-1].end_ts, tz=tz,
-                                    minutes=q.minutes)
-    cam = next((c for c in site.cameras if c.name == q.camera), None) if site else None
+                                    minutes=q.minutes, site=ref.site)
     table = tmc.build_table(q.camera, cells, intervals, tz=tz, minutes=q.minutes,
-                            legs=[leg.name for leg in cam.legs] if cam else ())
-    return table, a, tz
+                            legs=[leg.name for leg in ref.config.legs] if ref.config else ())
+    return table, a, ref
 
 
 @router.get("/counts/movements", response_model=MovementCounts, tags=["counts"],
@@ -122,15 +119,16 @@ def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None, ctx: ApiContex
             responses={**NOT_FOUND, 200: {"content": {"text/csv": {}}}})
 def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: SiteDep,
                     ctx: ContextDep) -> MovementCounts | Response:
-    table, a, tz = tmc_table(q, db, site, ctx)
+    table, a, ref = tmc_table(q, db, site, ctx)
     intervals = table.rows
     if q.format == "csv":
         stamp = time.strftime("%Y%m%dT%H%M", time.gmtime(a))
+        prefix = f"{ref.site}-" if ref.site else ""
         return Response(tmc.to_csv(table), media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="tmc-{q.camera}-{stamp}-{q.interval}.csv"'})
+            "Content-Disposition": f'attachment; filename="tmc-{prefix}{q.camera}-{stamp}-{q.interval}.csv"'})
     peak = table.peak_hour
     return MovementCounts(
-        camera=q.camera, timezone=tz, interval_minutes=q.minutes, from_ts=intervals[0].start_ts,
+        camera=q.camera, site=ref.site or "", timezone=ref.timezone, interval_minutes=q.minutes, from_ts=intervals[0].start_ts,
         to_ts=intervals[-1].end_ts, legs=table.legs, columns=table.columns,
         rows=[TmcRowOut(start=r.start, start_ts=r.start_ts, end_ts=r.end_ts, complete=r.complete, counts=r.counts,
                         by_movement=r.by_movement, total=r.total, heavy=r.heavy) for r in table.rows],
@@ -159,10 +157,10 @@ def queue_step(from_ts: float, to_ts: float, step_s: int, max_points: int) -> in
 @router.get("/queues", response_model=QueuesOut, tags=["counts"], responses=NOT_FOUND,
             summary="Queue length per lane, resampled to step_s (mean length per step)")
 def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> QueuesOut:
-    _check_camera(db, site, q.camera)
+    ref = resolve_camera(db, site, q.site, q.camera)
     a, b = _range(q)
     step_s = queue_step(a, b, q.step_s, q.max_points)
-    bins = queries.queues(db, q.camera, a, b, step_s=step_s, lane=q.lane)
+    bins = queries.queues(db, q.camera, a, b, step_s=step_s, lane=q.lane, site=ref.site)
     lanes: dict[str, QueueSeries] = {}
     for qb in bins:
         s = lanes.setdefault(qb.lane, QueueSeries(lane=qb.lane, ts=[], length_m=[], vehicles=[]))
@@ -173,17 +171,17 @@ def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDe
         s.ts.append(qb.start_ts)
         s.length_m.append(round(qb.length_m_mean, 2))
         s.vehicles.append(qb.vehicles_max)
-    return QueuesOut(camera=q.camera, step_s=step_s, lanes=list(lanes.values()))
+    return QueuesOut(camera=q.camera, site=ref.site or "", step_s=step_s, lanes=list(lanes.values()))
 
 
 @router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,
             summary="Speed percentiles (p15/p50/p85/p95) and histogram of approach speeds")
 def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> SpeedsOut:
-    _check_camera(db, site, q.camera)
+    ref = resolve_camera(db, site, q.site, q.camera)
     a, b = _range(q)
-    st = queries.speed_stats(db, q.camera, a, b, vehicle_class=q.vehicle_class, bin_kmh=q.bin_kmh)
+    st = queries.speed_stats(db, q.camera, a, b, vehicle_class=q.vehicle_class, bin_kmh=q.bin_kmh, site=ref.site)
     return SpeedsOut(
-        camera=q.camera, count=st.count,
+        camera=q.camera, site=ref.site or "", count=st.count,
         percentiles={"p15": st.p15_kmh, "p50": st.p50_kmh, "p85": st.p85_kmh, "p95": st.p95_kmh},
         histogram=[HistogramBin(lo_kmh=h.lo_kmh, hi_kmh=h.hi_kmh, count=h.count) for h in st.histogram],
     )
@@ -194,21 +192,22 @@ def speeds(q: Annotated[SpeedQuery, Query()], db: SessionDep, site: SiteDep) -> 
             responses={401: {"description": "missing or wrong API key"}, **NOT_FOUND,
                        409: {"description": "hashed plates but no TRAFFICPRN_PLATE_SECRET"}})
 def plates(q: Annotated[PlateQuery, Query()], db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[PlateOut]:
-    _check_camera(db, site, q.camera)
+    scope = _scope(db, site, q, q.camera)
     a, b = to_ts(q.from_), to_ts(q.to)
     text = q.text.strip()
-    rows = queries.plate_passages(db, text=text, contains=True, camera=q.camera, from_ts=a, to_ts=b, limit=q.limit)
+    rows = queries.plate_passages(db, text=text, contains=True, camera=q.camera, from_ts=a, to_ts=b, limit=q.limit,
+                                  site=scope)
     if site is not None and site.privacy.plates == "hash" and not rows:
         if not ctx.settings.plate_secret:
             raise HTTPException(409, "plates are stored as keyed hashes (privacy.plates: hash) and this server "
                                      "has no TRAFFICPRN_PLATE_SECRET, so it cannot search them; set the secret "
                                      "the workers hash with")
-        rows = _by_hash(db, site, ctx.settings.plate_secret, text, q.camera, a, b, q.limit)
+        rows = _by_hash(db, site, ctx.settings.plate_secret, text, q.camera, a, b, q.limit, scope)
     return [PlateOut.model_validate(r, from_attributes=True) for r in rows]
 
 
-def _by_hash(db: Session, site: SiteConfig, secret: str | None, text: str, camera: str | None, a: float | None, b: float | None,
-             limit: int) -> list[queries.PassageRecord]:
+def _by_hash(db: Session, site: SiteConfig, secret: str | None, text: str, camera: str | None, a: float | None,
+             b: float | None, limit: int, scope: str | None) -> list[queries.PassageRecord]:
     """With hashed plates, search by the keyed hash of the typed plate (exact match only)."""
     try:
         from trafficprn.analytics.privacy import PlatePrivacy
@@ -219,4 +218,4 @@ def _by_hash(db: Session, site: SiteConfig, secret: str | None, text: str, camer
     _, digest = PlatePrivacy.from_config(site.privacy, secret).apply(text.upper())
     if not digest:
         return []
-    return queries.plate_passages(db, plate_hash=digest, camera=camera, from_ts=a, to_ts=b, limit=limit)
+    return queries.plate_passages(db, plate_hash=digest, camera=camera, from_ts=a, to_ts=b, limit=limit, site=scope)

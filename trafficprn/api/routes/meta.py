@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from trafficprn import __version__
@@ -24,7 +25,9 @@ from trafficprn.api.deps import (
     require_key,
     session_token,
 )
-from trafficprn.api.schemas import CameraOut, Health
+from trafficprn.api.schemas import CameraOut, Health, Name, SiteSummary
+from trafficprn.api.sites import check_site, site_timezone
+from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.errors import StoreError
 from trafficprn.store import queries
 from trafficprn.store.db import check_database
@@ -87,29 +90,65 @@ def site_info(site: SiteDep) -> SiteOut:
 
 
 @router.get("/cameras", response_model=list[CameraOut], dependencies=[Depends(read_access)],
-            summary="Cameras with their status and uptime")
-def list_cameras(db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[CameraOut]:
+            summary="Cameras (of every site, or of one) with their status and uptime")
+def list_cameras(db: SessionDep, site: SiteDep, ctx: ContextDep,
+                 site_name: Annotated[Name | None, Query(alias="site", description="Only this site's cameras.")] = None,
+                 ) -> list[CameraOut]:
+    if site_name is not None:
+        check_site(db, site, site_name)
+    return [c for c in _camera_list(db, site, ctx) if site_name is None or c.site == site_name]
+
+
+def _camera_list(db: Session, site: SiteConfig | None, ctx: ApiContext) -> list[CameraOut]:
+    """Every camera of the store, by (site, name), with this box's configured cameras
+    (legs, lanes, live view) merged into the stored ones of its site."""
     now = time.time()
-    infos = {c.name: c for c in queries.cameras(db, now_ts=now, stale_s=ctx.settings.stale_s)}
+    infos = queries.cameras(db, now_ts=now, stale_s=ctx.settings.stale_s)
+    local = site.site.name if site else None
     configured = {c.name: c for c in site.cameras} if site else {}
-    out = []
-    for name in dict.fromkeys([*configured, *infos]):
-        info, cam = infos.get(name), configured.get(name)
-        up = info is not None and info.status == "up"
-        out.append(CameraOut(
-            name=name,
-            status=info.status if info else "unknown",
-            since_ts=info.since_ts if info else None,
-            reason=info.reason if info else "",
-            last_heartbeat_ts=info.last_heartbeat_ts if info else None,
-            uptime_s=now - info.since_ts if up and info and info.since_ts is not None else None,
-            uptime_ratio_24h=info.uptime if info else None,
-            last_passage_ts=info.last_passage_ts if info else None,
-            live=bool(cam.live_url) if cam else False,
-            legs=[leg.name for leg in cam.legs] if cam else [],
-            lanes=[lane.name for lane in cam.lanes] if cam else [],
-        ))
+    out: list[CameraOut] = []
+    seen: set[str] = set()
+    for info in infos:
+        cam = configured.get(info.name) if site and info.site in ("", local) else None
+        if cam is not None:
+            seen.add(cam.name)
+        out.append(_camera_out(info.site or local or "", info.name, info, cam, now))
+    for name, cam in configured.items():
+        if name not in seen:
+            out.append(_camera_out(local or "", name, None, cam, now))
     return out
+
+
+def _camera_out(site_name: str, name: str, info: queries.CameraInfo | None, cam: CameraConfig | None,
+                now: float) -> CameraOut:
+    up = info is not None and info.status == "up"
+    return CameraOut(
+        name=name,
+        site=site_name,
+        status=info.status if info else "unknown",
+        since_ts=info.since_ts if info else None,
+        reason=info.reason if info else "",
+        last_heartbeat_ts=info.last_heartbeat_ts if info else None,
+        uptime_s=now - info.since_ts if up and info and info.since_ts is not None else None,
+        uptime_ratio_24h=info.uptime if info else None,
+        last_passage_ts=info.last_passage_ts if info else None,
+        live=bool(cam.live_url) if cam else False,
+        legs=[leg.name for leg in cam.legs] if cam else [],
+        lanes=[lane.name for lane in cam.lanes] if cam else [],
+    )
+
+
+@router.get("/sites", response_model=list[SiteSummary], dependencies=[Depends(read_access)],
+            summary="Every site of this store with its time zone, cameras and their status")
+def list_sites(db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[SiteSummary]:
+    cams = _camera_list(db, site, ctx)
+    names = {*(s.name for s in queries.sites(db)), *(c.site for c in cams)}
+    local = site.site.name if site else None
+    if local is not None:
+        names.add(local)
+        names.discard("")  # rows this box stored before it knew its name are listed under it
+    return [SiteSummary(name=n, timezone=site_timezone(db, site, n), local=n == local,
+                        cameras=[c for c in cams if c.site == n]) for n in sorted(names)]
 
 
 def _snapshot(ctx: ApiContext) -> dict[str, Any]:
@@ -119,7 +158,7 @@ def _snapshot(ctx: ApiContext) -> dict[str, Any]:
     return {
         "latest_passage_ts": newest[0].passage_ts if newest else None,
         "latest_uuid": newest[0].uuid if newest else None,
-        "cameras": {c.name: c.status for c in cams},
+        "cameras": {f"{c.site}/{c.name}" if c.site else c.name: c.status for c in cams},
     }
 
 

@@ -22,11 +22,13 @@ router = APIRouter(prefix="/api/reports", dependencies=[Depends(read_access)])
 def tmc_report(q: Annotated[ReportQuery, Query()], db: SessionDep, site: SiteDep, ctx: ContextDep) -> Response:
     """Same parameters and checks as `/api/counts/movements` (unknown camera 404, too long
     a range for the interval 422, bad parameters 422); the numbers are that route's table."""
-    table, a, _ = tmc_table(q, db, site, ctx)
-    doc = report.build_report(table, site=site.site.name if site else "",
-                              driving_side=site.site.driving_side if site else "right")
+    table, a, ref = tmc_table(q, db, site, ctx)
+    local = ref.config is not None and site is not None
+    doc = report.build_report(table, site=ref.site or (site.site.name if site else ""),
+                              driving_side=site.site.driving_side if local and site else "right")
     stamp = time.strftime("%Y%m%dT%H%M", time.gmtime(a))
-    name = f"tmc-report-{q.camera}-{stamp}-{q.interval}"
+    prefix = f"{ref.site}-" if ref.site else ""
+    name = f"tmc-report-{prefix}{q.camera}-{stamp}-{q.interval}"
     if q.format == "pdf":
         return Response(report_pdf.to_pdf(doc), media_type="application/pdf",
                         headers={"Content-Disposition": f'inline; filename="{name}.pdf"'})

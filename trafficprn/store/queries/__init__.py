@@ -10,12 +10,16 @@ Results are frozen dataclasses with epoch-second times, ready for JSON.
   (every interval of the range, with camera downtime; `incomplete` when it overlaps)
 - `interval_starts(from_ts, to_ts, tz, minutes)` (pure Python) and `downtime(...)`
 - `od_matrix(...)`, `queues(...)`, `speed_stats(...)`, `plate_passages(...)`,
-  `plate_reads(...)`, `cameras(...)`
+  `plate_reads(...)`, `cameras(...)`, `sites(...)`
+
+A camera is a site and a name: two boxes writing one store may both have a `fisheye-1`.
+Every camera-scoped query takes `site=`; None matches the name at any site (what a
+one-site store needs); the API always passes the site it resolved.
 """
 
 from __future__ import annotations
 
-from trafficprn.store.queries.cameras import CameraInfo, camera_names, cameras, totals
+from trafficprn.store.queries.cameras import CameraInfo, SiteInfo, camera_keys, camera_names, cameras, sites, totals
 from trafficprn.store.queries.counts import (
     IntervalInfo,
     ODCell,
@@ -49,7 +53,9 @@ __all__ = [
     "PlateReadRecord",
     "QueueBin",
     "SpeedBin",
+    "SiteInfo",
     "SpeedStats",
+    "camera_keys",
     "camera_names",
     "cameras",
     "count_intervals",
@@ -63,6 +69,7 @@ __all__ = [
     "plate_passages",
     "plate_reads",
     "queues",
+    "sites",
     "speed_stats",
     "totals",
 ]

@@ -10,14 +10,14 @@ from sqlalchemy import Connection, Select
 from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
+from trafficprn.store.sqlexpr import as_epoch as _ts
+from trafficprn.store.sqlexpr import camera_scope
+from trafficprn.store.sqlexpr import dialect_of as _dialect
+
+__all__ = ["MAX_PAGE", "Conn", "_check_range", "_dialect", "_scalars", "_ts", "_values", "camera_scope"]
 
 Conn = Connection | Session
 MAX_PAGE = 1000
-
-
-def _dialect(conn: Conn) -> str:
-    bind = conn.get_bind() if isinstance(conn, Session) else conn
-    return bind.dialect.name
 
 
 def _check_range(from_ts: float, to_ts: float) -> None:
@@ -25,10 +25,6 @@ def _check_range(from_ts: float, to_ts: float) -> None:
         raise InputError(f"time range must be finite, got {from_ts}..{to_ts}")
     if to_ts <= from_ts:
         raise InputError(f"time range is empty: 'to' ({to_ts}) must be after 'from' ({from_ts})")
-
-
-def _ts(value: Any) -> float:
-    return float(value.timestamp())
 
 
 def _values(v: str | Sequence[str] | None) -> list[str] | None:

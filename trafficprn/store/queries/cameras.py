@@ -10,8 +10,16 @@ from sqlalchemy import and_, func, or_, select, text
 
 from trafficprn.errors import InputError
 from trafficprn.store import liveness
-from trafficprn.store.models import CameraRow, CameraStatusRow, HeartbeatRow, Passage, PlateReadRow, QueueSampleRow
-from trafficprn.store.queries._common import Conn, _ts
+from trafficprn.store.models import (
+    CameraRow,
+    CameraStatusRow,
+    HeartbeatRow,
+    Passage,
+    PlateReadRow,
+    QueueSampleRow,
+    SiteRow,
+)
+from trafficprn.store.queries._common import Conn, _ts, camera_scope
 from trafficprn.store.queries.counts import downtime
 from trafficprn.store.repository import utc
 
@@ -20,6 +28,7 @@ from trafficprn.store.repository import utc
 @dataclass(frozen=True)
 class CameraInfo:
     """A camera with its current status and its uptime over the last `window_s`.
+    A camera is a site and a name (two boxes may both have a `fisheye-1`).
     status: "up", "down", "stale" (no heartbeat for 30 s: the worker is gone) or
     "unknown" (never reported); uptime: share of the window since its first record
     covered by up heartbeats, None when nothing is known."""
@@ -32,65 +41,101 @@ class CameraInfo:
     uptime: float | None
     last_passage_ts: float | None
     last_heartbeat_ts: float | None = None
+    site: str = ""
 
 
 def cameras(
     conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None, stale_s: float = liveness.STALE_S,
-    with_uptime: bool = True,
+    with_uptime: bool = True, site: str | None = None,
 ) -> list[CameraInfo]:
-    """All cameras (registered, or with status or heartbeats), sorted by name. Without
-    `with_uptime`, uptime is None (the cheap form, for frequent polls)."""
+    """All cameras (registered, or with status or heartbeats), of one site or of all,
+    sorted by site and name. Without `with_uptime`, uptime is None (the cheap form, for
+    frequent polls)."""
     now = time.time() if now_ts is None else now_ts
     if not (math.isfinite(window_s) and window_s > 0):
         raise InputError(f"window_s must be positive, got {window_s}")
     urls = _camera_urls(conn)
     out = []
-    for name in sorted(urls):
-        live = liveness.liveness(conn, name, now_ts=now, stale_s=stale_s)
-        last = conn.execute(select(func.max(Passage.passage_ts)).where(Passage.camera == name)).scalar()
-        uptime = _uptime(conn, name, now - window_s, now, stale_s) if with_uptime else None
+    for key in sorted(urls):
+        cam_site, name = key
+        if site is not None and cam_site != site:
+            continue
+        live = liveness.liveness(conn, name, now_ts=now, stale_s=stale_s, site=cam_site)
+        last = conn.execute(
+            select(func.max(Passage.passage_ts)).where(*camera_scope(Passage.site, Passage.camera, cam_site, name))
+        ).scalar()
+        uptime = _uptime(conn, cam_site, name, now - window_s, now, stale_s) if with_uptime else None
         out.append(
-            CameraInfo(name, urls[name], live.state, live.since_ts, live.reason, uptime,
-                       None if last is None else _ts(last), live.last_heartbeat_ts)
+            CameraInfo(name, urls[key], live.state, live.since_ts, live.reason, uptime,
+                       None if last is None else _ts(last), live.last_heartbeat_ts, cam_site)
         )
     return out
 
 
-# The cameras with heartbeats, by a skip scan of ix_camera_heartbeats_camera_ts: one index
-# probe per camera instead of reading every heartbeat (a month of a box holds millions).
+@dataclass(frozen=True)
+class SiteInfo:
+    """A site that wrote to this store; `timezone` None until one of its workers said it."""
+
+    name: str
+    timezone: str | None
+
+
+def sites(conn: Conn) -> list[SiteInfo]:
+    """Every site with a camera or a `sites` row, sorted by name."""
+    zones: dict[str, str | None] = {str(n): tz for n, tz in conn.execute(select(SiteRow.name, SiteRow.timezone))}
+    for site, _ in _camera_urls(conn):
+        zones.setdefault(site, None)
+    return [SiteInfo(n, zones[n]) for n in sorted(zones)]
+
+
+# The (site, camera) pairs with heartbeats, by a skip scan of the unique index on (site,
+# camera, ts): one index probe per camera instead of reading every heartbeat (a month of
+# a box holds millions). Row-value comparison works on Postgres and SQLite alike.
 _HEARTBEAT_CAMERAS = text("""
-WITH RECURSIVE cams(camera) AS (
-    SELECT MIN(camera) FROM camera_heartbeats
+WITH RECURSIVE cams(site, camera) AS (
+    SELECT * FROM (SELECT site, camera FROM camera_heartbeats ORDER BY site, camera LIMIT 1) first_pair
     UNION ALL
-    SELECT (SELECT MIN(h.camera) FROM camera_heartbeats h WHERE h.camera > cams.camera)
+    SELECT (SELECT h.site FROM camera_heartbeats h WHERE (h.site, h.camera) > (cams.site, cams.camera)
+            ORDER BY h.site, h.camera LIMIT 1),
+           (SELECT h.camera FROM camera_heartbeats h WHERE (h.site, h.camera) > (cams.site, cams.camera)
+            ORDER BY h.site, h.camera LIMIT 1)
     FROM cams WHERE cams.camera IS NOT NULL
 )
-SELECT camera FROM cams WHERE camera IS NOT NULL
+SELECT site, camera FROM cams WHERE camera IS NOT NULL
 """)
 
 
-def _heartbeat_cameras(conn: Conn) -> list[str]:
-    return [str(name) for (name,) in conn.execute(_HEARTBEAT_CAMERAS)]
+def _heartbeat_cameras(conn: Conn) -> list[tuple[str, str]]:
+    return [(str(site), str(name)) for site, name in conn.execute(_HEARTBEAT_CAMERAS)]
 
 
-def _camera_urls(conn: Conn) -> dict[str, str | None]:
-    urls: dict[str, str | None] = {n: u for n, u in conn.execute(select(CameraRow.name, CameraRow.live_url))}
-    for (name,) in conn.execute(select(CameraStatusRow.camera).distinct()):
-        urls.setdefault(name, None)
-    for name in _heartbeat_cameras(conn):
-        urls.setdefault(name, None)
+def _camera_urls(conn: Conn) -> dict[tuple[str, str], str | None]:
+    urls: dict[tuple[str, str], str | None] = {
+        (s, n): u for s, n, u in conn.execute(select(CameraRow.site, CameraRow.name, CameraRow.live_url))}
+    for site, name in conn.execute(select(CameraStatusRow.site, CameraStatusRow.camera).distinct()):
+        urls.setdefault((site, name), None)
+    for key in _heartbeat_cameras(conn):
+        urls.setdefault(key, None)
     return urls
 
 
-def camera_names(conn: Conn) -> list[str]:
-    """The names `cameras()` lists, without their state: a cheap check that a camera exists."""
+def camera_keys(conn: Conn) -> list[tuple[str, str]]:
+    """The (site, name) pairs `cameras()` lists, without their state: a cheap check that
+    a camera exists, and at which sites."""
     return sorted(_camera_urls(conn))
 
 
-def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float, stale_s: float = liveness.STALE_S) -> float | None:
+def camera_names(conn: Conn) -> list[str]:
+    """The camera names of every site, each once."""
+    return sorted({name for _, name in _camera_urls(conn)})
+
+
+def _uptime(conn: Conn, site: str, camera: str, from_ts: float, to_ts: float,
+            stale_s: float = liveness.STALE_S) -> float | None:
     """Share of [from_ts, to_ts) covered by up heartbeats, from the camera's first record."""
     firsts = [
-        conn.execute(select(func.min(row.ts)).where(row.camera == camera, row.ts < utc(to_ts))).scalar()
+        conn.execute(select(func.min(row.ts)).where(*camera_scope(row.site, row.camera, site, camera),
+                                                    row.ts < utc(to_ts))).scalar()
         for row in (CameraStatusRow, HeartbeatRow)
     ]
     known = [_ts(f) for f in firsts if f is not None]
@@ -99,7 +144,8 @@ def _uptime(conn: Conn, camera: str, from_ts: float, to_ts: float, stale_s: floa
     known_from = max(from_ts, min(known))
     if known_from >= to_ts:
         return None
-    down = sum(b - a for a, b in downtime(conn, camera, known_from, to_ts, now_ts=to_ts, stale_s=stale_s))
+    down = sum(b - a for a, b in downtime(conn, camera, known_from, to_ts, now_ts=to_ts, stale_s=stale_s,
+                                         site=site))
     return max(0.0, 1.0 - down / (to_ts - known_from))
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from trafficprn.errors import InputError
 from trafficprn.store import liveness, rollup
 from trafficprn.store.models import Passage
-from trafficprn.store.queries._common import Conn, _check_range, _dialect, _values
+from trafficprn.store.queries._common import Conn, _check_range, _dialect, _values, camera_scope
 from trafficprn.store.repository import utc
 from trafficprn.store.rollup import MovementCount
 from trafficprn.store.sqlexpr import (
@@ -37,6 +37,7 @@ def movement_counts(
     minutes: int = 15,
     vehicle_class: str | Sequence[str] | None = None,
     source: Literal["auto", "passages"] = "auto",
+    site: str | None = None,
 ) -> list[MovementCount]:
     """Counts per (interval, entry leg, exit leg, movement, class), binned by passage
     time on the site's local clock (`timebins.interval_start`), ordered by interval.
@@ -47,7 +48,8 @@ def movement_counts(
     fixed-width `date_bin` (Postgres) or integer arithmetic (SQLite) instead of a
     time-zone lookup per row (`sqlexpr.interval_key`). With `source="auto"` 15-, 30- and
     60-minute counts over whole 15-minute UTC buckets come from the `passage_counts`
-    rollup (`trafficprn.store.rollup`), the same numbers; "passages" always counts rows."""
+    rollup (`trafficprn.store.rollup`), the same numbers; "passages" always counts rows. A camera is a
+    site and a name: `site` None counts the name at every site (`sqlexpr.camera_scope`)."""
     _check_range(from_ts, to_ts)
     check_minutes(minutes)
     check_tz(tz)
@@ -56,12 +58,13 @@ def movement_counts(
     classes = _values(vehicle_class)
     if source == "auto":
         raw = conn.connection() if isinstance(conn, Session) else conn
-        fast = rollup.read_counts(raw, camera, from_ts, to_ts, tz=tz, minutes=minutes, classes=classes)
+        fast = rollup.read_counts(raw, camera, from_ts, to_ts, tz=tz, minutes=minutes, classes=classes, site=site)
         if fast is not None:
             return fast
     dialect = _dialect(conn)
     key = interval_key(Passage.passage_ts, dialect, tz, minutes, from_ts, to_ts)
-    conds = [Passage.camera == camera, Passage.passage_ts >= utc(from_ts), Passage.passage_ts < utc(to_ts)]
+    conds = [*camera_scope(Passage.site, Passage.camera, site, camera), Passage.passage_ts >= utc(from_ts),
+             Passage.passage_ts < utc(to_ts)]
     if classes is not None:
         conds.append(Passage.vehicle_class.in_(classes))
     legs = (Passage.entry_leg, Passage.exit_leg, Passage.movement, Passage.vehicle_class)
@@ -116,12 +119,12 @@ class IntervalInfo:
 
 def downtime(
     conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None,
-    stale_s: float = liveness.STALE_S,
+    stale_s: float = liveness.STALE_S, site: str | None = None,
 ) -> list[tuple[float, float]]:
     """Stretches of [from_ts, min(to_ts, now)) the camera's counts do not cover: down,
     stale (no heartbeats: worker dead), or events lost (`store.liveness.missing`)."""
     _check_range(from_ts, to_ts)
-    return liveness.missing(conn, camera, from_ts, to_ts, now_ts=now_ts, stale_s=stale_s)
+    return liveness.missing(conn, camera, from_ts, to_ts, now_ts=now_ts, stale_s=stale_s, site=site)
 
 
 def count_intervals(
@@ -134,13 +137,14 @@ def count_intervals(
     minutes: int = 15,
     now_ts: float | None = None,
     stale_s: float = liveness.STALE_S,
+    site: str | None = None,
 ) -> list[IntervalInfo]:
     """Every interval of [from_ts, to_ts) with the time its heartbeats do not cover
     (`down_s`); such an interval, or one not over yet, is incomplete."""
     now = time.time() if now_ts is None else now_ts
     starts = interval_starts(from_ts, to_ts, tz, minutes)
     ends = [*starts[1:], interval_start(starts[-1] + minutes * 60, tz, minutes)]
-    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now, stale_s=stale_s)
+    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now, stale_s=stale_s, site=site)
     out = []
     for start, end in zip(starts, ends, strict=True):
         down_s = sum(max(0.0, min(end, b) - max(start, a)) for a, b in down)
@@ -156,12 +160,13 @@ class ODCell:
 
 
 def od_matrix(
-    conn: Conn, camera: str, from_ts: float, to_ts: float, *, vehicle_class: str | Sequence[str] | None = None
+    conn: Conn, camera: str, from_ts: float, to_ts: float, *, vehicle_class: str | Sequence[str] | None = None,
+    site: str | None = None,
 ) -> list[ODCell]:
     """Origin -> destination counts (entry leg -> exit leg), passages with both legs."""
     _check_range(from_ts, to_ts)
     conds = [
-        Passage.camera == camera,
+        *camera_scope(Passage.site, Passage.camera, site, camera),
         Passage.passage_ts >= utc(from_ts),
         Passage.passage_ts < utc(to_ts),
         Passage.entry_leg.is_not(None),

@@ -85,8 +85,10 @@ def _record(p: Passage) -> PassageRecord:
 @dataclass(frozen=True)
 class PassageFilter:
     """Filters of the passages query; None means "any". Class, movement and colour take
-    one value or a list. Speeds filter on `speed_median_kmh`, bounds inclusive."""
+    one value or a list. Speeds filter on `speed_median_kmh`, bounds inclusive. `site`
+    with or without `camera`: a site's passages (a camera is a site and a name)."""
 
+    site: str | None = None
     camera: str | None = None
     from_ts: float | None = None
     to_ts: float | None = None
@@ -105,6 +107,8 @@ class PassageFilter:
         if self.speed_min_kmh is not None and self.speed_max_kmh is not None and self.speed_min_kmh > self.speed_max_kmh:
             raise InputError(f"speed_min_kmh ({self.speed_min_kmh}) must not exceed speed_max_kmh ({self.speed_max_kmh})")
         conds: list[Any] = []
+        if self.site is not None:
+            conds.append(Passage.site == self.site)
         if self.camera is not None:
             conds.append(Passage.camera == self.camera)
         if self.from_ts is not None:

@@ -25,6 +25,7 @@ def plate_passages(
     from_ts: float | None = None,
     to_ts: float | None = None,
     limit: int = 100,
+    site: str | None = None,
 ) -> list[PassageRecord]:
     """Passages with a plate, newest first, found by clear text (case-insensitive;
     exact, or substring with `contains`) or by keyed hash. One of text/plate_hash."""
@@ -32,7 +33,7 @@ def plate_passages(
         raise InputError("give exactly one of plate text or plate hash")
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
-    conds = PassageFilter(camera=camera, from_ts=from_ts, to_ts=to_ts).where()
+    conds = PassageFilter(site=site, camera=camera, from_ts=from_ts, to_ts=to_ts).where()
     if text is not None:
         needle = text.strip().upper()
         if not needle:
@@ -60,12 +61,15 @@ class PlateReadRecord:
 
 
 def plate_reads(
-    conn: Conn, *, camera: str | None = None, from_ts: float | None = None, to_ts: float | None = None, limit: int = 100
+    conn: Conn, *, camera: str | None = None, from_ts: float | None = None, to_ts: float | None = None, limit: int = 100,
+    site: str | None = None,
 ) -> list[PlateReadRecord]:
     """The plate-read audit trail, newest first."""
     if not 1 <= limit <= MAX_PAGE:
         raise InputError(f"limit must be in 1..{MAX_PAGE}, got {limit}")
     conds: list[Any] = []
+    if site is not None:
+        conds.append(PlateReadRow.site == site)
     if camera is not None:
         conds.append(PlateReadRow.camera == camera)
     if from_ts is not None:

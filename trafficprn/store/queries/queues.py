@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from trafficprn.errors import InputError
 from trafficprn.store import queue_rollup
 from trafficprn.store.models import QueueSampleRow
-from trafficprn.store.queries._common import Conn, _check_range, _dialect
+from trafficprn.store.queries._common import Conn, _check_range, _dialect, camera_scope
 from trafficprn.store.repository import utc
 from trafficprn.store.sqlexpr import (
     bucket_start_s,
@@ -31,7 +31,8 @@ class QueueBin:
 
 
 def queues(
-    conn: Conn, camera: str, from_ts: float, to_ts: float, *, step_s: int = 60, lane: str | None = None
+    conn: Conn, camera: str, from_ts: float, to_ts: float, *, step_s: int = 60, lane: str | None = None,
+    site: str | None = None,
 ) -> list[QueueBin]:
     """Queue samples of a camera resampled to `step_s` buckets (aligned to the epoch),
     ordered by lane, then time. Steps of whole minutes read the `queue_minutes` rollup
@@ -45,12 +46,12 @@ def queues(
     first_whole = int(math.ceil(from_ts / minute)) * minute
     last_whole = int(math.floor(to_ts / minute)) * minute
     if step_s % minute or last_whole - first_whole < step_s:
-        cells = _queue_cells(conn, camera, from_ts, to_ts, step_s, lane)
+        cells = _queue_cells(conn, camera, from_ts, to_ts, step_s, lane, site)
     else:
-        cells = queue_rollup.read_minutes(conn, camera, first_whole, last_whole, step_s=step_s, lane=lane)
+        cells = queue_rollup.read_minutes(conn, camera, first_whole, last_whole, step_s=step_s, lane=lane, site=site)
         for a, b in ((from_ts, float(first_whole)), (float(last_whole), to_ts)):
             if b > a:
-                for key, cell in _queue_cells(conn, camera, a, b, step_s, lane).items():
+                for key, cell in _queue_cells(conn, camera, a, b, step_s, lane, site).items():
                     cells.setdefault(key, queue_rollup.MinuteCell()).add(
                         cell.samples, cell.length_sum_m, cell.length_max_m, cell.vehicles_max)
     return [
@@ -60,9 +61,10 @@ def queues(
 
 
 def _queue_cells(conn: Conn, camera: str, from_ts: float, to_ts: float, step_s: int,
-                 lane: str | None) -> dict[tuple[str, int], queue_rollup.MinuteCell]:
+                 lane: str | None, site: str | None) -> dict[tuple[str, int], queue_rollup.MinuteCell]:
     """Cells per (lane, bucket) from the samples of [from_ts, to_ts) themselves."""
-    conds = [QueueSampleRow.camera == camera, QueueSampleRow.ts >= utc(from_ts), QueueSampleRow.ts < utc(to_ts)]
+    conds = [*camera_scope(QueueSampleRow.site, QueueSampleRow.camera, site, camera),
+             QueueSampleRow.ts >= utc(from_ts), QueueSampleRow.ts < utc(to_ts)]
     if lane is not None:
         conds.append(QueueSampleRow.lane == lane)
     bucket = bucket_start_s(QueueSampleRow.ts, _dialect(conn), step_s).label("bucket")

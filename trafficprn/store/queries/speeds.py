@@ -52,12 +52,14 @@ def speed_stats(
     movement: str | Sequence[str] | None = None,
     bin_kmh: float = 5.0,
     include_flagged: bool = False,
+    site: str | None = None,
 ) -> SpeedStats:
     """Speed distribution of passages with a measured speed (approach speed first). Flagged (implausible)
     speeds are left out unless `include_flagged`."""
     if not (math.isfinite(bin_kmh) and bin_kmh > 0):
         raise InputError(f"bin_kmh must be a positive number, got {bin_kmh}")
-    flt = PassageFilter(camera=camera, from_ts=from_ts, to_ts=to_ts, vehicle_class=vehicle_class, movement=movement)
+    flt = PassageFilter(camera=camera, from_ts=from_ts, to_ts=to_ts, vehicle_class=vehicle_class, movement=movement,
+                        site=site)
     _check_range(from_ts, to_ts)
     speed = func.coalesce(Passage.approach_speed_kmh, Passage.speed_median_kmh)
     conds = [*flt.where(), speed.is_not(None)]

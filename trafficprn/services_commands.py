@@ -152,16 +152,11 @@ def _spool(settings: Any, given: str | None, name: str) -> Path:
 
 
 def _database_sink(url: str, spool_dir: Path, site: Any, memory_events: int = 20_000) -> Any:
-    """The database sink of a site's worker; it records the site's time zone."""
-    from trafficprn.store.db import describe_url
+    """The database sink of a site's worker (it logs a database it cannot reach and
+    spools); it records the site's time zone."""
     from trafficprn.store.sink import DatabaseSink
 
-    sink = DatabaseSink(url, spool_dir, max_memory_events=memory_events,
-                        site_zone=(site.site.name, site.site.timezone))
-    st = sink.stats
-    if not st.db_ok and st.last_error:
-        log.warning("database %s: %s; spooling to %s and retrying", describe_url(url), st.last_error, spool_dir)
-    return sink
+    return DatabaseSink(url, spool_dir, max_memory_events=memory_events, site_zone=(site.site.name, site.site.timezone))
 
 
 def _outputs(site: Any, camera: Any, settings: Any, spool_dir: Path) -> Any:

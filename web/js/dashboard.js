@@ -8,7 +8,7 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { site: null, cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null, events: null };
+const state = { site: null, sites: [], pick: params.get("site"), cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null, events: null };
 
 function localInput(iso) {
   const d = new Date(iso);
@@ -171,7 +171,7 @@ function passageRow(p) {
 function passageFilters() {
   const data = Object.fromEntries(new FormData($("passage-filters")).entries());
   const r = range();
-  return { camera: state.camera, from: r.from, to: r.to, limit: 50, ...data };
+  return { site: state.pick, camera: state.camera, from: r.from, to: r.to, limit: 50, ...data };
 }
 
 async function loadPassages(append = false) {
@@ -192,7 +192,7 @@ async function refresh(cameraChanged = false) {
   state.busy = true;
   const cam = state.cameras.find((c) => c.name === state.camera);
   const r = range();
-  const base = { camera: state.camera, from: r.from, to: r.to };
+  const base = { site: state.pick, camera: state.camera, from: r.from, to: r.to };
   $("range-label").textContent = r.label;
   $("csv-link").href = `/api/counts/movements${query({ ...base, interval: $("interval").value, format: "csv" })}`;
   $("report-link").href = `/api/reports/tmc${query({ ...base, interval: $("interval").value, format: "pdf" })}`;
@@ -217,7 +217,8 @@ async function refresh(cameraChanged = false) {
 
 async function refreshCameras() {
   try {
-    state.cameras = await get("/api/cameras");
+    const all = await get("/api/cameras");
+    state.cameras = all.filter((c) => !state.pick || c.site === state.pick);
     renderTabs();
     const cam = state.cameras.find((c) => c.name === state.camera);
     if (cam) renderLive(cam);
@@ -248,11 +249,36 @@ async function searchPlates(ev) {
   msg.textContent = "Searching…";
   try {
     const r = range();
-    const rows = await get("/api/plates", { text: $("plate-text").value.trim(), camera: state.camera, from: r.from, to: r.to });
+    const rows = await get("/api/plates", { text: $("plate-text").value.trim(), site: state.pick, camera: state.camera, from: r.from, to: r.to });
     tbody.replaceChildren(...rows.map((p) => el("tr", {}, el("td", {}, fmtDateTime(p.passage_ts)), el("td", {}, p.plate_text || (p.plate_hash ? `#${p.plate_hash.slice(0, 10)}…` : "–")),
       el("td", { class: "num" }, fmtPct(p.plate_confidence)), el("td", {}, p.vehicle_class), el("td", {}, p.colour || "–"), el("td", {}, p.movement || "–"))));
     msg.textContent = rows.length ? `${rows.length} found` : "No matching plates.";
   } catch (err) { msg.textContent = err.message; tbody.replaceChildren(); }
+}
+
+// Many sites in one store (a central API): a picker; each site's counts on its own clock.
+async function loadSites() {
+  try { state.sites = await get("/api/sites"); } catch { state.sites = []; }
+  const picker = $("site-picker");
+  if (state.sites.length < 2) { $("site-picker-l").hidden = true; return; }
+  if (!state.sites.some((s) => s.name === state.pick)) state.pick = (state.sites.find((s) => s.local) || state.sites[0]).name;
+  picker.replaceChildren(...state.sites.map((s) => el("option", { value: s.name }, `${s.name} (${s.cameras.length} cam.)`)));
+  picker.value = state.pick;
+  $("site-picker-l").hidden = false;
+  const show = () => {
+    const s = state.sites.find((x) => x.name === state.pick);
+    setTimeZone(s.timezone);
+    $("site-name").textContent = `${s.name} · ${s.timezone}`;
+  };
+  show();
+  picker.onchange = async () => {
+    state.pick = picker.value; state.camera = null; show();
+    $("live").replaceChildren();
+    await refreshCameras();
+    state.camera = state.cameras.length ? state.cameras[0].name : null;
+    renderTabs();
+    refresh(true);
+  };
 }
 
 async function main() {
@@ -286,6 +312,7 @@ async function main() {
     setTimeZone(state.site.timezone);
     $("site-name").textContent = `${state.site.name} · ${state.site.timezone}`;
   } catch { $("site-name").textContent = ""; }
+  await loadSites();
   await refreshCameras();
   if (!state.camera && state.cameras.length) state.camera = state.cameras[0].name;
   if (!state.cameras.length) { $("live").replaceChildren(el("div", { class: "msg" }, "No cameras yet: start a worker or configure site.yaml.")); return; }

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -130,6 +131,39 @@ def test_compose_file_is_valid_and_needs_its_secrets(tmp_path: Path) -> None:
                if line and not line.startswith("#")}
     needed = {"POSTGRES_USER", "POSTGRES_PASSWORD", "POSTGRES_DB", "TRAFFICPRN_API_KEY", "TRAFFICPRN_PLATE_SECRET"}
     assert needed <= example
+
+
+@pytest.mark.skipif(shutil.which("docker-compose") is None, reason="docker-compose is not installed")
+def test_many_site_compose_files_are_valid_and_the_box_writes_the_centre(tmp_path: Path) -> None:
+    """docs/deployment.md: the centre runs Postgres, the migration and an API over all sites;
+    a box runs only workers (and its own API) against the centre's Postgres, with spools."""
+    compose = REPO / "services" / "compose"
+
+    def config(name: str, env_file: Path) -> dict[str, Any]:
+        args = ["docker-compose", "-f", str(compose / f"{name}.yml"), "--env-file", str(env_file), "config"]
+        done = subprocess.run(args, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return dict(yaml.safe_load(done.stdout))
+
+    centre = config("centre", compose / "centre.env.example")["services"]
+    assert set(centre) == {"db", "migrate", "api"}
+    assert "TRAFFICPRN_SITE_PATH" not in centre["api"]["environment"]  # it learns the sites from the data
+    box = config("box-to-centre", compose / "box.env.example")["services"]
+    assert "db" not in box and "migrate" not in box and any(s.startswith("worker-") for s in box)
+    for name, svc in box.items():
+        url = svc["environment"]["TRAFFICPRN_DATABASE_URL"]
+        assert "@10.8.0.1:5432/" in url and "sslmode=require" in url, name
+    worker = next(svc for name, svc in box.items() if name.startswith("worker-"))
+    # docker-compose 1.x prints volumes as "source:target:mode"
+    mounts = [v if isinstance(v, str) else f"{v['source']}:{v['target']}" for v in worker["volumes"]]
+    assert any(m.startswith("spool-") and ":/var/lib/trafficprn/spool" in m for m in mounts), mounts
+    empty = tmp_path / "empty.env"
+    empty.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("POSTGRES_", "TRAFFICPRN_"))}
+    for name in ("centre", "box-to-centre"):
+        bad = subprocess.run(["docker-compose", "-f", str(compose / f"{name}.yml"), "--env-file", str(empty), "config",
+                              "-q"], capture_output=True, text=True, timeout=60, env=env)
+        assert bad.returncode != 0 and "must be set" in bad.stderr, name
 
 
 def test_runtime_image_has_no_torch() -> None:

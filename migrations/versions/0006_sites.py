@@ -13,6 +13,7 @@ Create Date: 2026-12-07 16:00:00
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -114,6 +115,7 @@ def downgrade() -> None:
     op.drop_index('ix_passages_site_camera_ts', table_name='vehicle_passages')
     op.create_index('ix_passages_camera_ts', 'vehicle_passages', ['camera', 'passage_ts', 'id'], unique=False,
                     postgresql_include=['entry_leg', 'exit_leg', 'movement', 'vehicle_class'])
+    op.execute('CREATE TABLE passage_counts_new AS SELECT camera, bucket_s, counts FROM passage_counts')
     op.drop_table('passage_counts')
     op.create_table('passage_counts',
     sa.Column('camera', sa.String(length=64), nullable=False),
@@ -121,11 +123,19 @@ def downgrade() -> None:
     sa.Column('counts', sa.Text(), nullable=False),
     sa.PrimaryKeyConstraint('camera', 'bucket_s', name=op.f('pk_passage_counts'))
     )
-    # counts of all sites of a camera merge again, as before this revision
-    fill = _FILL_COUNTS_PG if op.get_bind().dialect.name == 'postgresql' else _FILL_COUNTS_SQLITE
-    op.execute(fill.replace('(site, camera, bucket_s, counts)', '(camera, bucket_s, counts)')
-               .replace('SELECT site, camera, b,', 'SELECT camera, b,').replace('GROUP BY site, camera, b',
-                                                                           'GROUP BY camera, b'))
+    # counts of all sites of a camera merge again, as before this revision: the fill
+    # above over the per-site rollup, summed per (camera, bucket) in Python (few rows)
+    merged: dict[tuple[str, int], dict[tuple[object, ...], int]] = {}
+    for camera, bucket, counts in op.get_bind().execute(sa.text('SELECT camera, bucket_s, counts FROM passage_counts_new')):
+        cell = merged.setdefault((camera, int(bucket)), {})
+        for e, x, m, c, n in json.loads(counts):
+            cell[(e, x, m, c)] = cell.get((e, x, m, c), 0) + int(n)
+    table = sa.table('passage_counts', sa.column('camera'), sa.column('bucket_s'), sa.column('counts'))
+    rows = [{'camera': cam, 'bucket_s': b, 'counts': json.dumps([[*k, n] for k, n in cells.items()])}
+            for (cam, b), cells in merged.items()]
+    if rows:
+        op.bulk_insert(table, rows)
+    op.drop_table('passage_counts_new')
     op.execute('CREATE TABLE cameras_new AS SELECT name, live_url, created_ts FROM cameras')
     op.drop_table('cameras')
     op.create_table('cameras',

@@ -167,3 +167,31 @@ def test_sites_revision_fills_the_box_site_and_keys_cameras_and_counts_by_it(emp
             assert queries.movement_counts(conn, "fisheye-1", a, b, tz="UTC", site="elsewhere") == []
     finally:
         engine.dispose()
+
+
+def test_sites_downgrade_merges_each_cameras_counts_of_all_sites(empty_url: str) -> None:
+    import json as json_lib
+    from dataclasses import replace
+
+    from sqlalchemy import text
+
+    from trafficprn.store.repository import write_events
+    from trafficprn.store.testing import make_passage
+
+    db.upgrade(empty_url)
+    engine = db.make_engine(empty_url)
+    try:
+        with engine.begin() as conn:
+            base = make_passage(camera="fisheye-1", passage_ts=1_780_000_000.0)
+            write_events(conn, [replace(base, site=s, track_id=i, uuid=f"00000000-0000-0000-0000-0000000000{k}{i}")
+                                for k, s in enumerate(("a", "b")) for i in range(3)])
+    finally:
+        engine.dispose()
+    db.downgrade(empty_url, "0005")
+    engine = db.make_engine(empty_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT camera, counts FROM passage_counts")).all()
+    finally:
+        engine.dispose()
+    assert [(cam, [c[-1] for c in json_lib.loads(counts)]) for cam, counts in rows] == [("fisheye-1", [6])]

@@ -40,12 +40,15 @@ def _local_camera(local: SiteConfig | None, name: str) -> CameraConfig | None:
     return next((c for c in local.cameras if c.name == name), None) if local else None
 
 
-def site_timezone(db: Session, local: SiteConfig | None, site: str | None) -> str:
+def site_timezone(db: Session, local: SiteConfig | None, site: str | None,
+                  zones: dict[str, str | None] | None = None) -> str:
     """The time zone of a site: the local config's for this box's site, else the one
-    its workers recorded, else the local site's, else UTC."""
+    its workers recorded (`zones`, read from the store when not given), else the local
+    site's, else UTC."""
     if local is not None and _is_local(local, site):
         return local.site.timezone
-    zones = {s.name: s.timezone for s in queries.sites(db)}
+    if zones is None:
+        zones = {s.name: s.timezone for s in queries.sites(db)}
     recorded = zones.get(site or "")
     if recorded:
         return recorded

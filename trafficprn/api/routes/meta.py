@@ -142,12 +142,13 @@ def _camera_out(site_name: str, name: str, info: queries.CameraInfo | None, cam:
             summary="Every site of this store with its time zone, cameras and their status")
 def list_sites(db: SessionDep, site: SiteDep, ctx: ContextDep) -> list[SiteSummary]:
     cams = _camera_list(db, site, ctx)
-    names = {*(s.name for s in queries.sites(db)), *(c.site for c in cams)}
+    zones = {s.name: s.timezone for s in queries.sites(db)}
+    names = {*zones, *(c.site for c in cams)}
     local = site.site.name if site else None
     if local is not None:
         names.add(local)
         names.discard("")  # rows this box stored before it knew its name are listed under it
-    return [SiteSummary(name=n, timezone=site_timezone(db, site, n), local=n == local,
+    return [SiteSummary(name=n, timezone=site_timezone(db, site, n, zones), local=n == local,
                         cameras=[c for c in cams if c.site == n]) for n in sorted(names)]
 
 

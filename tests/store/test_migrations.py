@@ -195,3 +195,29 @@ def test_sites_downgrade_merges_each_cameras_counts_of_all_sites(empty_url: str)
     finally:
         engine.dispose()
     assert [(cam, [c[-1] for c in json_lib.loads(counts)]) for cam, counts in rows] == [("fisheye-1", [6])]
+
+
+def _index_def(url: str, name: str) -> str:
+    engine = db.make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return str(conn.exec_driver_sql("SELECT indexdef FROM pg_indexes WHERE indexname = %s", (name,)).scalar())
+    finally:
+        engine.dispose()
+
+
+def test_speed_revision_puts_the_speed_columns_in_the_passage_index_on_postgres() -> None:
+    """Revision 0007: the (site, camera, passage_ts) index carries the columns of the speed
+    distribution, so that query is an index-only scan; its downgrade takes them out."""
+    if not postgres_reachable(DEFAULT_ADMIN_URL):
+        pytest.skip("Postgres is not reachable")
+    url = create_database(DEFAULT_ADMIN_URL, prefix="trafficprn_mig_")
+    try:
+        db.upgrade(url)
+        speeds = ("approach_speed_kmh", "speed_median_kmh", "speed_flagged")
+        assert all(c in _index_def(url, "ix_passages_site_camera_ts") for c in speeds)
+        db.downgrade(url, "0006")
+        include = _index_def(url, "ix_passages_site_camera_ts")
+        assert "vehicle_class" in include and not any(c in include for c in speeds)
+    finally:
+        drop_database(url)

@@ -127,15 +127,16 @@ class Passage(Base):
 
     __table_args__ = (
         # Per-camera time ranges (a camera is a site and a name, revision 0006) and keyset
-        # pagination; on Postgres it also carries the
-        # movement-count columns, so counting per interval is an index-only scan.
+        # pagination; on Postgres it also carries the movement-count and speed columns, so
+        # counting per interval and the speed distribution are index-only scans (0007).
         Index(
             "ix_passages_site_camera_ts",
             "site",
             "camera",
             "passage_ts",
             "id",
-            postgresql_include=["entry_leg", "exit_leg", "movement", "vehicle_class"],
+            postgresql_include=["entry_leg", "exit_leg", "movement", "vehicle_class",
+                                "approach_speed_kmh", "speed_median_kmh", "speed_flagged"],
         ),
         Index("ix_passages_ts", "passage_ts", "id"),
         # Dashboard filters (always per camera, newest first).

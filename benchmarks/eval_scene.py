@@ -27,7 +27,7 @@ import numpy as np
 
 from trafficprn.config import load_site
 from trafficprn.demo import run_scene_cli
-from trafficprn.evaluation import Scene, SceneRun, TruthNoise, format_summary, score_scene, track_to_truth
+from trafficprn.evaluation import Scene, SceneRun, TruthNoise, format_summary, passage_to_truth, score_scene
 from trafficprn.pipeline import PipelineParams
 from trafficprn.timebins import interval_label, interval_start
 
@@ -139,7 +139,7 @@ def main() -> int:
     print(format_summary(score_scene(scene, run, privacy=holder.get("privacy"))))
     site = load_site(scene.site_path)
     tmc_tables(scene, run, site.site.timezone, args.minutes)
-    speed_table(scene, run, track_to_truth(scene, run))
+    speed_table(scene, run, passage_to_truth(scene, run))
     queue_table(scene, run)
     return 0
 

@@ -13,7 +13,14 @@ import numpy as np
 import pytest
 
 from trafficprn.demo import demo_scene_dir
-from trafficprn.evaluation import VEHICLE_CLASSES, SceneRun, load_scene, score_scene
+from trafficprn.evaluation import (
+    VEHICLE_CLASSES,
+    SceneRun,
+    load_scene,
+    passage_to_truth,
+    score_scene,
+    track_to_truth,
+)
 from trafficprn.events import QueueSample, VehiclePassage
 from trafficprn.types import Detections, VehicleClass
 
@@ -60,6 +67,26 @@ def test_known_errors_show_up():
     assert s["counts"]["interval_accuracy"] == pytest.approx(1 - 3 / n)
     assert s["passages"]["speed_mae_kmh"] == pytest.approx(2.5)
     assert s["queues"]["queue_mae_m"] == pytest.approx(1.5)
+
+
+def test_a_joined_passage_is_scored_against_the_vehicle_most_of_its_fragments_were():
+    """A passage that took over an earlier fragment (`merged_track_ids`) is measured over
+    both, so it is matched to the vehicle most of their boxes were, not to the vehicle
+    its last fragment ended on (an identity switch at the join)."""
+    scene = load_scene(demo_scene_dir())
+    run = perfect_run(scene)
+    frames = {}
+    for dets in run.tracks:
+        for tid in dets.track_id.tolist():
+            frames[tid] = frames.get(tid, 0) + 1
+    counted = [p.track_id for p in run.passages]
+    long_id, short_id = max(frames, key=frames.get), min(counted, key=frames.get)
+    assert frames[long_id] > frames[short_id]
+    joined = next(p for p in run.passages if p.track_id == short_id)
+    joined.extras["merged_track_ids"] = [long_id]
+    run.passages[:] = [joined]
+    assert track_to_truth(scene, run)[short_id] == short_id
+    assert passage_to_truth(scene, run) == {short_id: long_id}
 
 
 def test_shift_moves_every_timestamp():

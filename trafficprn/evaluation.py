@@ -326,9 +326,9 @@ def _track_rows(run: SceneRun, scene: Scene, min_box_px: float, min_visibility: 
     return np.array(gt_rows, dtype=np.float64).reshape(-1, 6), np.array(tr_rows, dtype=np.float64).reshape(-1, 6)
 
 
-def track_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[int, int]:
-    """Each reported track id -> the true vehicle id its boxes overlap most (per-frame
-    one-to-one assignment by IoU)."""
+def _track_votes(scene: Scene, run: SceneRun, iou_min: float) -> dict[int, Counter[int]]:
+    """Per reported track id, in how many frames each true vehicle was its box's match
+    (per-frame one-to-one assignment by IoU >= iou_min)."""
     from scipy.optimize import linear_sum_assignment
 
     from trafficprn.geometry.boxes import iou_matrix
@@ -344,7 +344,29 @@ def track_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[in
         for r, c in zip(rows, cols, strict=True):
             if iou[r, c] >= iou_min:
                 votes[int(dets.track_id[r])][ids[c]] += 1
-    return {t: c.most_common(1)[0][0] for t, c in votes.items()}
+    return votes
+
+
+def track_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[int, int]:
+    """Each reported track id -> the true vehicle id its boxes overlap most (per-frame
+    one-to-one assignment by IoU)."""
+    return {t: c.most_common(1)[0][0] for t, c in _track_votes(scene, run, iou_min).items()}
+
+
+def passage_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[int, int]:
+    """Each passage's track id -> the true vehicle its boxes overlap most over the whole
+    passage: its own track and the fragments it took over (`extras["merged_track_ids"]`).
+    A passage's speeds, colour and plate are measured over all of them, so it is scored
+    against the vehicle most of them were, not the one its last fragment ended on."""
+    votes = _track_votes(scene, run, iou_min)
+    out: dict[int, int] = {}
+    for p in run.passages:
+        total: Counter[int] = Counter()
+        for tid in [*p.extras.get("merged_track_ids", []), p.track_id]:
+            total.update(votes.get(int(tid), Counter()))
+        if total:
+            out[p.track_id] = total.most_common(1)[0][0]
+    return out
 
 
 def score_counts(scene: Scene, run: SceneRun, tz: str, minutes: int) -> dict[str, Any]:
@@ -447,7 +469,7 @@ def score_scene(
         mot = score_tracks(gt_rows, tr_rows) if len(gt_rows) else None
     except DependencyError:  # py-motmetrics is a dev extra; the demo runs without it
         mot = None
-    mapping = track_to_truth(scene, run)
+    mapping = passage_to_truth(scene, run)
     return {
         "scene": {"path": str(scene.root), **{k: scene.info.get(k) for k in ("scenario", "seed", "camera", "seconds")}},
         "frames": run.frames,

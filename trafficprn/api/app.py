@@ -23,6 +23,7 @@ from trafficprn.api.site_file import SiteHolder
 from trafficprn.errors import ConfigError, StoreError, TrafficPRNError
 from trafficprn.resources import web_dir
 from trafficprn.settings import Settings
+from trafficprn.store.cover_cache import CoverCache
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def create_app(settings: Settings) -> FastAPI:
         sessions=sessionmaker(engine, expire_on_commit=False),
         site=SiteHolder(site_path),
         web_dir=web,
+        cover=CoverCache(),
     )
     _warn_unsearchable_plates(settings, site_path)
     access_log.install()

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from trafficprn.api.site_file import SiteHolder
 from trafficprn.config import CameraConfig, SiteConfig
 from trafficprn.settings import Settings
+from trafficprn.store.cover_cache import CoverCache
 
 API_KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="TRAFFICPRN_API_KEY")
 SESSION_COOKIE_NAME = "trafficprn_session"
@@ -36,6 +37,7 @@ class ApiContext:
     sessions: sessionmaker[Session]
     site: SiteHolder
     web_dir: Path | None
+    cover: CoverCache  # heartbeat cover of past days, this process's (store.cover_cache)
 
 
 def get_context(request: Request) -> ApiContext:

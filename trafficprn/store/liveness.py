@@ -27,6 +27,7 @@ from typing import Literal
 from sqlalchemy import Connection, func, or_, select
 from sqlalchemy.orm import Session
 
+from trafficprn.store.cover_cache import CoverCache
 from trafficprn.store.models import CameraStatusRow, HeartbeatRow
 from trafficprn.store.repository import utc
 from trafficprn.store.sqlexpr import as_epoch as _ts
@@ -69,13 +70,18 @@ def status_down(conn: Conn, camera: str, from_ts: float, to_ts: float, *, site: 
 
 
 def heartbeat_cover(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S,
-                    site: str | None = None) -> list[Span]:
+                    site: str | None = None, cache: CoverCache | None = None) -> list[Span]:
     """Spans within [from_ts, to_ts) from an up heartbeat to the next heartbeat, where
     that one came at most `stale_s` later (the worker lived through the span).
 
     The pairs of successive heartbeats tile [first, last]; the database returns only the
     first and last heartbeat and the pairs that break the cover (a down beat, or a gap
-    over `stale_s`), so 30 days of 10 s heartbeats (259,200 rows) come back as a few rows."""
+    over `stale_s`), so 30 days of 10 s heartbeats (259,200 rows) come back as a few rows.
+    With `cache`, whole past days come from it (`store.cover_cache`)."""
+    if cache is not None:
+        cache.refresh(conn)
+        return cache.cover(site, camera, from_ts, to_ts, stale_s,
+                           lambda a, b: heartbeat_cover(conn, camera, a, b, stale_s=stale_s, site=site))
     where = (*camera_scope(HeartbeatRow.site, HeartbeatRow.camera, site, camera), HeartbeatRow.ts >= utc(from_ts - stale_s),
              HeartbeatRow.ts <= utc(to_ts + stale_s))
     first, last = conn.execute(select(func.min(HeartbeatRow.ts), func.max(HeartbeatRow.ts)).where(*where)).one()
@@ -117,22 +123,22 @@ def _subtract(spans: list[Span], holes: list[Span]) -> list[Span]:
 
 
 def coverage(conn: Conn, camera: str, from_ts: float, to_ts: float, *, stale_s: float = STALE_S,
-             site: str | None = None) -> list[Span]:
+             site: str | None = None, cache: CoverCache | None = None) -> list[Span]:
     """Stretches of [from_ts, to_ts) the camera's worker watched with the camera up."""
-    return _subtract(heartbeat_cover(conn, camera, from_ts, to_ts, stale_s=stale_s, site=site),
+    return _subtract(heartbeat_cover(conn, camera, from_ts, to_ts, stale_s=stale_s, site=site, cache=cache),
                      status_down(conn, camera, from_ts, to_ts, site=site))
 
 
 def missing(
     conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None, stale_s: float = STALE_S,
-    site: str | None = None,
+    site: str | None = None, cache: CoverCache | None = None,
 ) -> list[Span]:
     """Stretches of [from_ts, min(to_ts, now)) not covered: camera down, worker dead or
     not running, or events lost."""
     end = min(to_ts, time.time() if now_ts is None else now_ts)
     if end <= from_ts:
         return []
-    return _subtract([(from_ts, end)], coverage(conn, camera, from_ts, end, stale_s=stale_s, site=site))
+    return _subtract([(from_ts, end)], coverage(conn, camera, from_ts, end, stale_s=stale_s, site=site, cache=cache))
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ def tmc_table(q: TmcParams, db: Session, site: SiteConfig | None,
                                  "choose a shorter range or a longer interval")
     tz = ref.timezone
     intervals = queries.count_intervals(db, q.camera, a, b, tz=tz, minutes=q.minutes, stale_s=ctx.settings.stale_s,
-                                        site=ref.site)
+                                        site=ref.site, cache=ctx.cover)
     cells = queries.movement_counts(db, q.camera, intervals[0].start_ts, intervals[-1].end_ts, tz=tz,
                                     minutes=q.minutes, site=ref.site)
     table = tmc.build_table(q.camera, cells, intervals, tz=tz, minutes=q.minutes,

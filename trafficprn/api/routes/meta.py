@@ -103,7 +103,7 @@ def _camera_list(db: Session, site: SiteConfig | None, ctx: ApiContext) -> list[
     """Every camera of the store, by (site, name), with this box's configured cameras
     (legs, lanes, live view) merged into the stored ones of its site."""
     now = time.time()
-    infos = queries.cameras(db, now_ts=now, stale_s=ctx.settings.stale_s)
+    infos = queries.cameras(db, now_ts=now, stale_s=ctx.settings.stale_s, cache=ctx.cover)
     local = site.site.name if site else None
     configured = {c.name: c for c in site.cameras} if site else {}
     out: list[CameraOut] = []

@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, or_, select, text
 
 from trafficprn.errors import InputError
 from trafficprn.store import liveness
+from trafficprn.store.cover_cache import CoverCache
 from trafficprn.store.models import (
     CameraRow,
     CameraStatusRow,
@@ -46,7 +47,7 @@ class CameraInfo:
 
 def cameras(
     conn: Conn, *, window_s: float = 86400.0, now_ts: float | None = None, stale_s: float = liveness.STALE_S,
-    with_uptime: bool = True, site: str | None = None,
+    with_uptime: bool = True, site: str | None = None, cache: CoverCache | None = None,
 ) -> list[CameraInfo]:
     """All cameras (registered, or with status or heartbeats), of one site or of all,
     sorted by site and name. Without `with_uptime`, uptime is None (the cheap form, for
@@ -64,7 +65,7 @@ def cameras(
         last = conn.execute(
             select(func.max(Passage.passage_ts)).where(*camera_scope(Passage.site, Passage.camera, cam_site, name))
         ).scalar()
-        uptime = _uptime(conn, cam_site, name, now - window_s, now, stale_s) if with_uptime else None
+        uptime = _uptime(conn, cam_site, name, now - window_s, now, stale_s, cache) if with_uptime else None
         out.append(
             CameraInfo(name, urls[key], live.state, live.since_ts, live.reason, uptime,
                        None if last is None else _ts(last), live.last_heartbeat_ts, cam_site)
@@ -131,7 +132,7 @@ def camera_names(conn: Conn) -> list[str]:
 
 
 def _uptime(conn: Conn, site: str, camera: str, from_ts: float, to_ts: float,
-            stale_s: float = liveness.STALE_S) -> float | None:
+            stale_s: float = liveness.STALE_S, cache: CoverCache | None = None) -> float | None:
     """Share of [from_ts, to_ts) covered by up heartbeats, from the camera's first record."""
     firsts = [
         conn.execute(select(func.min(row.ts)).where(*camera_scope(row.site, row.camera, site, camera),
@@ -145,7 +146,7 @@ def _uptime(conn: Conn, site: str, camera: str, from_ts: float, to_ts: float,
     if known_from >= to_ts:
         return None
     down = sum(b - a for a, b in downtime(conn, camera, known_from, to_ts, now_ts=to_ts, stale_s=stale_s,
-                                         site=site))
+                                         site=site, cache=cache))
     return max(0.0, 1.0 - down / (to_ts - known_from))
 
 

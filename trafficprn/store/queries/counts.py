@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from trafficprn.errors import InputError
 from trafficprn.store import liveness, rollup
+from trafficprn.store.cover_cache import CoverCache
 from trafficprn.store.models import Passage
 from trafficprn.store.queries._common import Conn, _check_range, _dialect, _values, camera_scope
 from trafficprn.store.repository import utc
@@ -119,12 +120,13 @@ class IntervalInfo:
 
 def downtime(
     conn: Conn, camera: str, from_ts: float, to_ts: float, *, now_ts: float | None = None,
-    stale_s: float = liveness.STALE_S, site: str | None = None,
+    stale_s: float = liveness.STALE_S, site: str | None = None, cache: CoverCache | None = None,
 ) -> list[tuple[float, float]]:
     """Stretches of [from_ts, min(to_ts, now)) the camera's counts do not cover: down,
-    stale (no heartbeats: worker dead), or events lost (`store.liveness.missing`)."""
+    stale (no heartbeats: worker dead), or events lost (`store.liveness.missing`; with
+    `cache`, whole past days of heartbeat cover come from it)."""
     _check_range(from_ts, to_ts)
-    return liveness.missing(conn, camera, from_ts, to_ts, now_ts=now_ts, stale_s=stale_s, site=site)
+    return liveness.missing(conn, camera, from_ts, to_ts, now_ts=now_ts, stale_s=stale_s, site=site, cache=cache)
 
 
 def count_intervals(
@@ -138,13 +140,14 @@ def count_intervals(
     now_ts: float | None = None,
     stale_s: float = liveness.STALE_S,
     site: str | None = None,
+    cache: CoverCache | None = None,
 ) -> list[IntervalInfo]:
     """Every interval of [from_ts, to_ts) with the time its heartbeats do not cover
     (`down_s`); such an interval, or one not over yet, is incomplete."""
     now = time.time() if now_ts is None else now_ts
     starts = interval_starts(from_ts, to_ts, tz, minutes)
     ends = [*starts[1:], interval_start(starts[-1] + minutes * 60, tz, minutes)]
-    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now, stale_s=stale_s, site=site)
+    down = downtime(conn, camera, starts[0], ends[-1], now_ts=now, stale_s=stale_s, site=site, cache=cache)
     out = []
     for start, end in zip(starts, ends, strict=True):
         down_s = sum(max(0.0, min(end, b) - max(start, a)) for a, b in down)

@@ -8,7 +8,8 @@ next request as soon as the last one is answered, no think time: the server's ca
 then as dashboards that refresh every ~`--think-s` seconds (what 20 open dashboards ask):
 
     summary (/api/cameras), per-interval counts with the OD matrix
-    (/api/counts/movements), queues (/api/queues, 60 s steps), speeds (/api/speeds) and
+    (/api/counts/movements, row_counts=false as the dashboard asks), queues (/api/queues,
+    60 s steps), speeds (/api/speeds) and
     the first passages page (/api/passages, 50 rows),
 
 each over a day, a week and 30 days ending at a moving "now" inside the data (so that no
@@ -108,7 +109,7 @@ def _requests(now: float, span: float) -> list[tuple[str, str, dict[str, object]
     base: dict[str, object] = {"camera": CAMERAS[0], "from": now - span, "to": now}
     return [
         ("summary", "/api/cameras", {}),
-        ("counts", "/api/counts/movements", {**base, "interval": "15m" if span <= 86400 else "1h"}),
+        ("counts", "/api/counts/movements", {**base, "interval": "15m" if span <= 86400 else "1h", "row_counts": "false"}),
         ("queues", "/api/queues", {**base, "step_s": 60}),
         ("speeds", "/api/speeds", base),
         ("passages", "/api/passages", {**base, "limit": 50}),

@@ -69,14 +69,14 @@ def build_report(table: TmcTable, *, site: str, driving_side: Literal["right", "
             cols = [column_name(leg, m, k) for k in classes]
             movements.append(MovementVolume(
                 leg, m, sum(table.totals[c] for c in cols),
-                sum(r.counts[c] for r in in_peak for c in cols) if peak is not None else None,
+                sum(r.count(c) for r in in_peak for c in cols) if peak is not None else None,
                 sum(table.totals[column_name(leg, m, k)] for k in classes if k in HEAVY)))
     per_class, empty = [], []
     for k in classes:
         keys = [(leg, m) for leg in table.legs for m in MOVEMENTS]
         rows = []
         for r in table.rows:
-            cells = {leg_movement(leg, m): r.counts[column_name(leg, m, k)] for leg, m in keys}
+            cells = {leg_movement(leg, m): r.count(column_name(leg, m, k)) for leg, m in keys}
             rows.append((r, cells, sum(cells.values())))
         totals = {leg_movement(leg, m): table.totals[column_name(leg, m, k)] for leg, m in keys}
         total = sum(totals.values())

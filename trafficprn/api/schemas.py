@@ -93,6 +93,9 @@ class TmcParams(TimeRange):
 
 class CountQuery(TmcParams):
     format: Literal["json", "csv"] = Field("json", description="json or csv.")
+    row_counts: bool = Field(True, description="JSON: each row's count per column. false leaves them out (rows "
+                             "keep by_movement, by_class, total and heavy; totals stay whole): what a chart needs, "
+                             "a tenth of the answer over 30 days.")
 
 
 class ReportQuery(TmcParams):
@@ -180,8 +183,10 @@ class TmcRowOut(BaseModel):
     start_ts: float
     end_ts: float
     complete: bool = Field(description="False when the camera was down during the interval.")
-    counts: dict[str, int] = Field(description="Column (leg_movement_class) -> vehicles.")
-    by_movement: dict[str, int]
+    counts: dict[str, int] | None = Field(
+        description="Column (leg_movement_class) -> vehicles, every column; null with row_counts=false.")
+    by_movement: dict[str, int] = Field(description="Movement (L, T, R, U) -> vehicles.")
+    by_class: dict[str, int] = Field(description="Vehicle class -> vehicles (with a complete movement).")
     total: int
     heavy: int
 

@@ -53,6 +53,10 @@ class Interval(Protocol):
 
 @dataclass
 class TmcRow:
+    """One interval. `counts` holds the columns with vehicles only (a 30-day hourly table
+    has 720 rows of 80 columns, most of them 0): read a column with `count(column)`, or
+    `full_counts(columns)` for every column."""
+
     start_ts: float
     end_ts: float
     start: str
@@ -61,6 +65,14 @@ class TmcRow:
     total: int
     heavy: int
     complete: bool
+    by_class: dict[str, int] = field(default_factory=dict)
+
+    def count(self, column: str) -> int:
+        return self.counts.get(column, 0)
+
+    def full_counts(self, columns: Sequence[str]) -> dict[str, int]:
+        got = self.counts
+        return {c: got.get(c, 0) for c in columns}
 
 
 @dataclass
@@ -125,26 +137,31 @@ def build_table(
     columns = [column_name(leg, m, k) for leg in leg_names for m in MOVEMENTS for k in classes]
     rows: dict[float, TmcRow] = {}
     for iv in intervals:
-        rows[iv.start_ts] = TmcRow(iv.start_ts, iv.end_ts, interval_label(iv.start_ts, tz),
-                                   dict.fromkeys(columns, 0), dict.fromkeys(MOVEMENTS, 0), 0, 0,
-                                   complete=not iv.incomplete)
+        rows[iv.start_ts] = TmcRow(iv.start_ts, iv.end_ts, interval_label(iv.start_ts, tz), {},
+                                   dict.fromkeys(MOVEMENTS, 0), 0, 0, complete=not iv.incomplete,
+                                   by_class=dict.fromkeys(classes, 0))
     od = [[0] * len(leg_names) for _ in leg_names]
+    leg_index = {leg: i for i, leg in enumerate(leg_names)}
+    totals = dict.fromkeys(columns, 0)
     unassigned = 0
     for c in cells:
         row = rows.get(c.interval_start_ts)
         if row is None:
             continue
+        n = c.count
         if c.entry_leg is None or c.movement not in MOVEMENTS:
-            unassigned += c.count
+            unassigned += n
             continue
-        row.counts[column_name(c.entry_leg, str(c.movement), c.vehicle_class)] += c.count
-        row.by_movement[str(c.movement)] += c.count
-        row.total += c.count
-        row.heavy += c.count if c.vehicle_class in HEAVY else 0
+        col = column_name(c.entry_leg, str(c.movement), c.vehicle_class)
+        row.counts[col] = row.counts.get(col, 0) + n
+        totals[col] += n
+        row.by_movement[str(c.movement)] += n
+        row.by_class[c.vehicle_class] += n
+        row.total += n
+        row.heavy += n if c.vehicle_class in HEAVY else 0
         if c.exit_leg is not None:
-            od[leg_names.index(c.entry_leg)][leg_names.index(c.exit_leg)] += c.count
+            od[leg_index[c.entry_leg]][leg_index[c.exit_leg]] += n
     ordered = list(rows.values())
-    totals = {col: sum(r.counts[col] for r in ordered) for col in columns}
     total = sum(r.total for r in ordered)
     heavy = sum(r.heavy for r in ordered)
     return TmcTable(
@@ -170,7 +187,7 @@ def to_csv(table: TmcTable) -> str:
     w.writerow(["interval_start", "interval_end", "complete", *table.columns, "total", "heavy"])
     for r in table.rows:
         w.writerow([r.start, interval_label(r.end_ts, table.timezone), int(r.complete),
-                    *(r.counts[c] for c in table.columns), r.total, r.heavy])
+                    *(r.count(c) for c in table.columns), r.total, r.heavy])
     w.writerow(["TOTAL", "", "", *(table.totals[c] for c in table.columns), table.total,
                 sum(r.heavy for r in table.rows)])
     w.writerow([])

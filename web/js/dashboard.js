@@ -201,7 +201,7 @@ async function refresh(cameraChanged = false) {
     $("entry-leg-filter").replaceChildren(el("option", { value: "" }, "All"), ...cam.legs.map((l) => el("option", { value: l }, l)));
   }
   const [tmc, speeds, queues] = await Promise.allSettled([
-    get("/api/counts/movements", { ...base, interval: $("interval").value }),
+    get("/api/counts/movements", { ...base, interval: $("interval").value, row_counts: false }),
     get("/api/speeds", base),
     get("/api/queues", { ...base, step_s: 60 }),
   ]);

@@ -130,8 +130,9 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
     return MovementCounts(
         camera=q.camera, site=ref.site or "", timezone=ref.timezone, interval_minutes=q.minutes, from_ts=intervals[0].start_ts,
         to_ts=intervals[-1].end_ts, legs=table.legs, columns=table.columns,
-        rows=[TmcRowOut(start=r.start, start_ts=r.start_ts, end_ts=r.end_ts, complete=r.complete, counts=r.counts,
-                        by_movement=r.by_movement, total=r.total, heavy=r.heavy) for r in table.rows],
+        rows=[TmcRowOut(start=r.start, start_ts=r.start_ts, end_ts=r.end_ts, complete=r.complete,
+                        counts=r.full_counts(table.columns) if q.row_counts else None, by_movement=r.by_movement,
+                        by_class=r.by_class, total=r.total, heavy=r.heavy) for r in table.rows],
         totals=table.totals, total=table.total, heavy_share=table.heavy_share,
         peak_hour=PeakHourOut(start=peak.start, start_ts=peak.start_ts, end_ts=peak.end_ts, volume=peak.volume,
                               phf=peak.phf) if peak else None,

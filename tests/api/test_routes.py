@@ -103,6 +103,21 @@ def test_movement_counts_match_python(client: TestClient) -> None:
     od = np.array(t["od_matrix"])
     assert od.sum() == t["total"]
     assert od[0, 2] == sum(1 for p in PASSAGES if p.entry_leg == "N" and p.exit_leg == "S")
+    assert all(len(r["counts"]) == len(t["columns"]) for r in t["rows"])  # every column, zeros included
+
+
+def test_movement_counts_without_row_counts_keep_every_sum(client: TestClient) -> None:
+    """row_counts=false (what the dashboard asks) leaves out each row's per-column counts
+    and nothing else: per-row movement and class sums, totals, peak and O-D as in full."""
+    full = client.get("/api/counts/movements", params=DAY).json()
+    lite = client.get("/api/counts/movements", params={**DAY, "row_counts": "false"}).json()
+    assert all(r["counts"] is None for r in lite["rows"])
+    for f, li in zip(full["rows"], lite["rows"], strict=True):
+        assert li["by_movement"] == f["by_movement"] and li["total"] == f["total"] == sum(f["by_class"].values())
+        for cls, n in f["by_class"].items():
+            assert n == sum(v for col, v in f["counts"].items() if col.endswith(f"_{cls}"))
+    assert {k: v for k, v in lite.items() if k != "rows"} == {k: v for k, v in full.items() if k != "rows"}
+    assert len(lite["rows"]) == len(full["rows"])
 
 
 def test_movement_counts_csv(client: TestClient) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Engine
 
 from trafficprn.events import Heartbeat
 from trafficprn.store import liveness, repository
-from trafficprn.store.cover_cache import DAY_S, TTL_S, CoverCache
+from trafficprn.store.cover_cache import DAY_S, REFRESH_S, TTL_S, CoverCache
 
 DAY0 = 1_780_012_800.0  # a UTC midnight
 NOW = DAY0 + 10 * DAY_S  # long after the beats: every day of them is over
@@ -75,10 +75,12 @@ def test_late_beats_of_a_cached_day_replace_its_cover(db_engine: Engine) -> None
     day1 = DAY0 + DAY_S
     _write(db_engine, [(t, True) for t in np.arange(DAY0, day1 - 7200, 10.0)])
     _write(db_engine, [(t, True) for t in np.arange(day1 - 3600, day1 + DAY_S, 10.0)])
-    cache = CoverCache(clock=Clock(NOW))
+    clock = Clock(NOW)
+    cache = CoverCache(clock=clock)
     before, _ = _both(db_engine, cache, DAY0, day1 + DAY_S)
     assert len(before) == 2  # the two-hour hole before day 1
     _write(db_engine, [(t, True) for t in np.arange(day1 - 7200, day1 - 3600, 10.0)])  # replayed late
+    clock.t += REFRESH_S  # new heartbeats are looked for at most every REFRESH_S
     after, direct = _both(db_engine, cache, DAY0, day1 + DAY_S)
     assert _same(after, direct) and len(after) == 1
 

@@ -39,6 +39,7 @@ from trafficprn.store.sqlexpr import as_epoch
 DAY_S = 86400
 LAG_S = 60.0  # late commits caught by re-reading the ids of the last minute
 TTL_S = 600.0  # the longest a cached day is used before it is computed again
+REFRESH_S = 1.0  # new heartbeats are looked for at most this often (a dashboard asks per camera)
 Span = tuple[float, float]
 DayKey = tuple[str | None, str, int, float]
 """(site or None for any site, camera, UTC day start, stale_s)"""
@@ -65,6 +66,7 @@ class CoverCache:
         self.clock = clock
         self._days: OrderedDict[DayKey, tuple[float, list[Span]]] = OrderedDict()  # (computed at, spans)
         self._marks: deque[tuple[float, int]] = deque()  # (clock, highest heartbeat id seen then)
+        self._last_refresh = -math.inf
         self._generation: dict[str, int] = {}  # per camera name: bumped when its heartbeats arrive
         self._lock = threading.Lock()
         self.hits = 0
@@ -75,9 +77,13 @@ class CoverCache:
             self._days.clear()
 
     def refresh(self, conn: Conn) -> None:
-        """Drop the cached days that heartbeats added since the last look could change."""
+        """Drop the cached days that heartbeats added since the last look could change
+        (at most every REFRESH_S)."""
         now = self.clock()
         with self._lock:
+            if self._marks and now - self._last_refresh < REFRESH_S:
+                return
+            self._last_refresh = now
             while len(self._marks) > 1 and self._marks[1][0] <= now - LAG_S:
                 self._marks.popleft()
             floor = self._marks[0][1] if self._marks else None

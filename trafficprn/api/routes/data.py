@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
+from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from trafficprn.api import tmc
@@ -41,6 +42,14 @@ router = APIRouter(prefix="/api", dependencies=[Depends(read_access)])
 DEFAULT_SPAN_S = 86400.0
 MAX_INTERVALS = 20_000  # rows of one TMC table (about 7 months of 15-minute intervals)
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "unknown camera or site"}}
+
+
+def as_json(model: BaseModel) -> Response:
+    """The model as JSON straight from pydantic's serializer. A route that returns the
+    model itself has FastAPI turn it into Python objects and those into JSON with the
+    standard library: 11 ms instead of 2 for a 30-day count table. `response_model` on
+    the route still documents the shape."""
+    return Response(model.model_dump_json(), media_type="application/json")
 
 
 def _range(q: TimeRange, default_span_s: float = DEFAULT_SPAN_S) -> tuple[float, float]:
@@ -79,7 +88,7 @@ def list_passages(q: Annotated[PassageQuery, Query()], db: SessionDep, site: Sit
         if page.next_cursor:
             headers["X-Next-Cursor"] = page.next_cursor
         return Response(passages_csv(items), media_type="text/csv; charset=utf-8", headers=headers)
-    return PassagePage(items=items, next_cursor=page.next_cursor)
+    return as_json(PassagePage(items=items, next_cursor=page.next_cursor))
 
 
 def passages_csv(items: list[PassageOut]) -> str:
@@ -127,7 +136,7 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
         return Response(tmc.to_csv(table), media_type="text/csv; charset=utf-8", headers={
             "Content-Disposition": f'attachment; filename="tmc-{prefix}{q.camera}-{stamp}-{q.interval}.csv"'})
     peak = table.peak_hour
-    return MovementCounts(
+    return as_json(MovementCounts(
         camera=q.camera, site=ref.site or "", timezone=ref.timezone, interval_minutes=q.minutes, from_ts=intervals[0].start_ts,
         to_ts=intervals[-1].end_ts, legs=table.legs, columns=table.columns,
         rows=[TmcRowOut(start=r.start, start_ts=r.start_ts, end_ts=r.end_ts, complete=r.complete,
@@ -138,7 +147,7 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
                               phf=peak.phf) if peak else None,
         incomplete_intervals=sum(not r.complete for r in table.rows),
         od_matrix=table.od_matrix, unassigned=table.unassigned,
-    )
+    ))
 
 
 QUEUE_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
@@ -157,7 +166,7 @@ def queue_step(from_ts: float, to_ts: float, step_s: int, max_points: int) -> in
 
 @router.get("/queues", response_model=QueuesOut, tags=["counts"], responses=NOT_FOUND,
             summary="Queue length per lane, resampled to step_s (mean length per step)")
-def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> QueuesOut:
+def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> Response:
     ref = resolve_camera(db, site, q.site, q.camera)
     a, b = _range(q)
     step_s = queue_step(a, b, q.step_s, q.max_points)
@@ -172,7 +181,7 @@ def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDe
         s.ts.append(qb.start_ts)
         s.length_m.append(round(qb.length_m_mean, 2))
         s.vehicles.append(qb.vehicles_max)
-    return QueuesOut(camera=q.camera, site=ref.site or "", step_s=step_s, lanes=list(lanes.values()))
+    return as_json(QueuesOut(camera=q.camera, site=ref.site or "", step_s=step_s, lanes=list(lanes.values())))
 
 
 @router.get("/speeds", response_model=SpeedsOut, tags=["counts"], responses=NOT_FOUND,

@@ -48,7 +48,7 @@ def site_timezone(db: Session, local: SiteConfig | None, site: str | None,
     if local is not None and _is_local(local, site):
         return local.site.timezone
     if zones is None:
-        zones = {s.name: s.timezone for s in queries.sites(db)}
+        zones = queries.site_zones(db)
     recorded = zones.get(site or "")
     if recorded:
         return recorded

@@ -19,7 +19,16 @@ one-site store needs); the API always passes the site it resolved.
 
 from __future__ import annotations
 
-from trafficprn.store.queries.cameras import CameraInfo, SiteInfo, camera_keys, camera_names, cameras, sites, totals
+from trafficprn.store.queries.cameras import (
+    CameraInfo,
+    SiteInfo,
+    camera_keys,
+    camera_names,
+    cameras,
+    site_zones,
+    sites,
+    totals,
+)
 from trafficprn.store.queries.counts import (
     IntervalInfo,
     ODCell,
@@ -69,6 +78,7 @@ __all__ = [
     "plate_passages",
     "plate_reads",
     "queues",
+    "site_zones",
     "sites",
     "speed_stats",
     "totals",

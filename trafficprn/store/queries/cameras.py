@@ -81,9 +81,14 @@ class SiteInfo:
     timezone: str | None
 
 
+def site_zones(conn: Conn) -> dict[str, str | None]:
+    """The time zone each site's workers recorded (`sites` rows only: one small read)."""
+    return {str(n): tz for n, tz in conn.execute(select(SiteRow.name, SiteRow.timezone))}
+
+
 def sites(conn: Conn) -> list[SiteInfo]:
     """Every site with a camera or a `sites` row, sorted by name."""
-    zones: dict[str, str | None] = {str(n): tz for n, tz in conn.execute(select(SiteRow.name, SiteRow.timezone))}
+    zones = site_zones(conn)
     for site, _ in _camera_urls(conn):
         zones.setdefault(site, None)
     return [SiteInfo(n, zones[n]) for n in sorted(zones)]

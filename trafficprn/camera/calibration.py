@@ -248,6 +248,28 @@ class Calibration:
         dx, dy = self._ground_steps(px)
         return np.asarray(np.minimum(np.linalg.norm(dx, axis=1), np.linalg.norm(dy, axis=1)), dtype=np.float64)
 
+    def ground_normal(self) -> FloatArray:
+        """(3,) unit normal of the ground plane in the camera's ray frame, pointing from the
+        ground towards the camera (the plane's points are l * inv(G) @ (x, y, 1))."""
+        inv = np.linalg.inv(self.ray_to_ground)
+        normal = np.cross(inv[:, 0], inv[:, 1])
+        normal /= np.linalg.norm(normal)
+        if normal @ inv[:, 2] > 0:  # the camera (the origin) lies on the side opposite the plane's points
+            normal = -normal
+        return np.asarray(normal, dtype=np.float64)
+
+    def view_sine(self, px: npt.ArrayLike) -> FloatArray:
+        """(N,) sine of the angle between each pixel's ray and the vertical: 0 looking
+        straight down, 1 looking along the ground. An upright face (a plate) shows its height
+        in proportion to it; nan outside the image circle."""
+        p = as_points(px, "px")
+        rays = self.lens.unproject(p)
+        rays = rays / np.linalg.norm(rays, axis=1, keepdims=True)
+        cos = np.clip(np.abs(rays @ self.ground_normal()), 0.0, 1.0)
+        out = np.sqrt(1.0 - cos**2)
+        out[~self.lens.valid(p)] = np.nan
+        return np.asarray(out, dtype=np.float64)
+
     def _ground_steps(self, px: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
         """(N, 2) ground m moved by one px step along image x and along image y at px."""
         p = as_points(px, "px")

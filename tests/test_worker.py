@@ -147,7 +147,9 @@ def test_worker_end_to_end_on_a_video(scene: tuple[object, Path], tmp_path: Path
     assert [e.movement for e in memory.events if hasattr(e, "movement")] == ["T"]
 
 
-def test_annotate_draws_zones_and_blurs_plates(scene: tuple[object, Path]) -> None:
+def test_annotate_draws_zones_and_leaves_illegible_plates(scene: tuple[object, Path]) -> None:
+    """At 0.05 m/px a 0.52 m plate spans 10 px: no one can read it, so the vehicle is left
+    as it is (tests/test_live_view.py checks the blur where plates can be read)."""
     site, _ = scene
     camera = site.cameras[0]  # type: ignore[attr-defined]
     img = np.full((H, W, 3), 128, np.uint8)
@@ -156,7 +158,7 @@ def test_annotate_draws_zones_and_blurs_plates(scene: tuple[object, Path]) -> No
                       class_id=np.array([0]), track_id=np.array([4]))
     out = annotate(img, dets, camera, ["car"])
     assert out.shape == img.shape and not np.array_equal(out, img)
-    assert out[200:260, 120:180].std() < img[200:260, 120:180].std() / 3  # the lower half is unreadable
+    assert np.array_equal(out[200:250, 160:195], img[200:250, 160:195])  # inside the box, off the zones: untouched
     leg_n = np.array(camera.legs[0].entry, int)
     x, y = leg_n[0]
     assert not np.array_equal(out[y + 1, x + 1], img[y + 1, x + 1]) or not np.array_equal(out[y, x], img[y, x])

@@ -2,7 +2,8 @@
 
 The endpoint (stdlib `ThreadingHTTPServer` in a thread) serves:
 - `/metrics`: Prometheus text (frames, fps, drops, detections, passages, DB lag, spool size);
-- `/live.mjpg`: annotated frames (tracks, legs, lanes, stop lines) with plates blurred;
+- `/live.mjpg`: annotated frames (`live_view`: tracks, trails, legs, lanes, stop lines,
+  queues, counters) with legible plates blurred;
 - `/snapshot.jpg`: the latest frame, plates blurred, without annotations (setup page);
 - `/health`: JSON.
 JPEG encoding happens in the HTTP threads only while someone watches, never in the
@@ -17,23 +18,22 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-import cv2
 import numpy as np
 
 from trafficprn.config import CameraConfig
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, EventSink, Heartbeat, PlateRead, QueueSample, VehiclePassage
+from trafficprn.live_view import LEG_COLOURS_BGR, LiveFrames, annotate, privacy_blur
 from trafficprn.pipeline import stream_results
-from trafficprn.types import Detections, FrameMeta
+from trafficprn.types import FrameMeta
 
 log = logging.getLogger(__name__)
 
-LEG_COLOURS_BGR = [(178, 114, 0), (0, 159, 230), (115, 158, 0), (167, 121, 204), (233, 180, 86), (0, 94, 213)]
 MJPEG_BOUNDARY = "frame"
 
 
@@ -91,91 +91,6 @@ class CountingSink:
 
     def close(self) -> None:
         self.inner.close()
-
-
-# ---------------------------------------------------------------- drawing
-def _poly(points: Iterable[tuple[float, float]]) -> np.ndarray:
-    return np.round(np.asarray(list(points), dtype=np.float64)).astype(np.int32).reshape(-1, 1, 2)
-
-
-def privacy_blur(image_bgr: np.ndarray, dets: Detections | None) -> np.ndarray:
-    """A copy of the frame with plates unreadable: the pipeline's plate boxes where it
-    gives them (data["plate_xyxy"], NaN where unknown), otherwise the lower half of
-    each vehicle box (`blur_plates(kind="vehicle")`)."""
-    from trafficprn.analytics.privacy import blur_plates
-
-    if dets is None or len(dets) == 0:
-        return image_bgr.copy()
-    plates = dets.data.get("plate_xyxy")
-    known = np.zeros(len(dets), dtype=bool)
-    if plates is not None:
-        plates = np.asarray(plates, dtype=np.float64).reshape(len(dets), -1)
-        if plates.shape[1] == 4:
-            known = np.all(np.isfinite(plates), axis=1)
-    out = blur_plates(image_bgr, dets.xyxy[~known], kind="vehicle")
-    if np.any(known) and plates is not None:
-        out = blur_plates(out, plates[known], kind="plate")
-    return np.asarray(out)
-
-
-def annotate(image_bgr: np.ndarray, dets: Detections | None, camera: CameraConfig,
-             class_names: list[str] | None = None) -> np.ndarray:
-    """A copy of the frame with plates blurred, legs, lanes, stop lines and tracks drawn."""
-    out = privacy_blur(image_bgr, dets)
-    scale = max(1, round(max(out.shape[:2]) / 800))
-    for i, leg in enumerate(camera.legs):
-        colour = LEG_COLOURS_BGR[i % len(LEG_COLOURS_BGR)]
-        cv2.polylines(out, [_poly(leg.entry)], True, colour, 2 * scale, cv2.LINE_AA)
-        cv2.polylines(out, [_poly(leg.exit)], True, colour, scale, cv2.LINE_AA)
-        x, y = np.asarray(leg.entry, dtype=np.float64).mean(axis=0)
-        cv2.putText(out, leg.name, (int(x), int(y)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, colour, 2 * scale, cv2.LINE_AA)
-    for lane in camera.lanes:
-        cv2.polylines(out, [_poly(lane.polygon)], True, (200, 200, 200), scale, cv2.LINE_AA)
-        (ax, ay), (bx, by) = lane.stop_line
-        cv2.line(out, (int(ax), int(ay)), (int(bx), int(by)), (255, 255, 255), 2 * scale, cv2.LINE_AA)
-    if dets is not None:
-        for j, (x1, y1, x2, y2) in enumerate(np.round(dets.xyxy).astype(int)):
-            tid = int(dets.track_id[j]) if dets.track_id is not None else -1
-            colour = LEG_COLOURS_BGR[tid % len(LEG_COLOURS_BGR)] if tid >= 0 else (255, 255, 255)
-            cv2.rectangle(out, (x1, y1), (x2, y2), colour, 2 * scale)
-            cls = int(dets.class_id[j])
-            name = class_names[cls] if class_names and 0 <= cls < len(class_names) else str(cls)
-            label = f"{name} #{tid}" if tid >= 0 else name
-            cv2.putText(out, label, (x1, max(12, y1 - 4)), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, colour,
-                        scale, cv2.LINE_AA)
-    return out
-
-
-class LiveFrames:
-    """The latest frame and its detections; HTTP threads wait on `changed`."""
-
-    def __init__(self, camera: CameraConfig, class_names: list[str] | None = None):
-        self.camera = camera
-        self.class_names = class_names
-        self._frame: np.ndarray | None = None
-        self._dets: Detections | None = None
-        self._seq = 0
-        self.changed = threading.Condition()
-
-    def update(self, frame_bgr: np.ndarray, dets: Detections | None) -> None:
-        with self.changed:
-            self._frame, self._dets = frame_bgr, dets
-            self._seq += 1
-            self.changed.notify_all()
-
-    def wait(self, after_seq: int, timeout_s: float) -> int:
-        with self.changed:
-            self.changed.wait_for(lambda: self._seq != after_seq, timeout=timeout_s)
-            return self._seq
-
-    def jpeg(self, *, annotated: bool, quality: int = 75) -> bytes | None:
-        with self.changed:
-            frame, dets = self._frame, self._dets
-        if frame is None:
-            return None
-        image = annotate(frame, dets, self.camera, self.class_names) if annotated else privacy_blur(frame, dets)
-        ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-        return bytes(buf) if ok else None
 
 
 # ---------------------------------------------------------------- metrics text
@@ -488,7 +403,7 @@ class Worker:
                 dets = getattr(result, "detections", None)
                 self.metrics.on_frame(len(dets) if dets is not None else 0, meta.ts)
                 if self.live is not None:
-                    self.live.update(frame, dets)
+                    self.live.update(frame, dets, getattr(result, "events", ()))
                 last_ts = meta.ts
                 if self.clock == "footage" and (
                     self._last_beat_ts is None or meta.ts - self._last_beat_ts >= self.heartbeat_s
@@ -508,3 +423,7 @@ class Worker:
             if close is not None:
                 close()
         return self.metrics.frames
+
+
+__all__ = ["LEG_COLOURS_BGR", "CountingSink", "FrameProcessor", "LiveFrames", "Worker", "WorkerHTTP", "WorkerMetrics",
+           "annotate", "prometheus_text", "privacy_blur"]

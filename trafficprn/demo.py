@@ -1,13 +1,14 @@
 """`trafficprn demo` and `trafficprn eval`: the whole box in one command, and its scores.
 
-    trafficprn demo                 # bundled scene -> pipeline -> SQLite -> dashboard on :8000
+    trafficprn demo                 # bundled scene played live (looping) through a worker -> SQLite -> dashboard
+    trafficprn demo --speed 4       # the same, four times faster than real time
     trafficprn demo --headless      # process, print the accuracy summary, exit (--json for JSON)
     trafficprn eval SCENE_DIR       # any sim scene folder, with the bundled (or --model) detector
 
 The demo scene ships in the package (trafficprn/data/demo/): a short fisheye clip made
-with `trafficprn sim scene`, its site.yaml and its ground truth. When serving, the
-scene's clock is moved so that it ends now, and the dashboard's default "last 24 hours"
-shows it.
+with `trafficprn sim scene`, its site.yaml and its ground truth. Live (`demo_live`), the
+scene plays from now in real time, each loop a new time window; headless, it is
+processed as fast as it goes at its own timestamps and scored.
 """
 
 from __future__ import annotations
@@ -16,12 +17,10 @@ import argparse
 import fcntl
 import json
 import logging
-import math
 import os
 import secrets
 import shutil
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--scene", help="a sim scene folder instead of the bundled demo scene")
     p.add_argument("--threads", type=int, default=None, help="detector threads (default: the site's)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (a quick look)")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="live: play the scene this many times faster than real time (default 1)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -198,6 +199,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _run_demo(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], work: Path) -> int:
+    from trafficprn.errors import InputError
+
+    if not args.headless:
+        from trafficprn.demo_live import run_live
+
+        if not args.speed > 0:
+            raise InputError(f"--speed must be above 0, got {args.speed}")
+        return run_live(args, scene_dir, info, work,
+                        lambda sd, wd, live_url: _work_site(sd, wd, live_url, model=args.model, threads=args.threads),
+                        _iso)
+    return _run_headless(args, scene_dir, work)
+
+
+def _run_headless(args: argparse.Namespace, scene_dir: Path, work: Path) -> int:
+    """The scored batch run: the scene at its own timestamps into a fresh SQLite file."""
     from trafficprn.store.db import upgrade
     from trafficprn.store.sink import DatabaseSink
 
@@ -206,23 +222,14 @@ def _run_demo(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], w
     shutil.rmtree(work / "spool", ignore_errors=True)
     url = f"sqlite:///{db_file}"
     upgrade(url)
-    # Serving: move the scene so that it ends now, so the dashboard's default range shows it.
-    shift_s = 0.0 if args.headless else math.floor(time.time() - float(info["start_ts"]) - float(info["seconds"]))
     sink = DatabaseSink(url, work / "spool")
     try:
         summary = evaluate(scene_dir, model=args.model, threads=args.threads, sinks=[sink],
-                           max_frames=args.max_frames, progress=not args.no_progress, shift_s=shift_s)
+                           max_frames=args.max_frames, progress=not args.no_progress)
     finally:
         sink.close()
-    if args.headless:
-        _print_summary(summary, args.json)
-        return 0
-    _print_summary(summary, False)
-    # Open the dashboard on the demo's own few minutes (5-min bins), not the last 24 hours.
-    start_ts = float(info["start_ts"]) + shift_s
-    end_ts = start_ts + float(info["seconds"])
-    window = (math.floor(start_ts / 300) * 300, math.ceil(end_ts / 300) * 300)
-    return _serve(url, scene_dir, work, args.host, args.port, window)
+    _print_summary(summary, args.json)
+    return 0
 
 
 def _lock_workdir(work: Path, port: int) -> Any:
@@ -255,9 +262,11 @@ def _iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _work_site(scene_dir: Path, work: Path) -> Path:
+def _work_site(scene_dir: Path, work: Path, live_url: str | None = None, *, model: str = "bundled",
+               threads: int | None = None) -> Path:
     """A copy of the scene's site.yaml in the demo's folder, which the setup page may edit
-    (the installed package stays as shipped); camera sources point back at the scene."""
+    (the installed package stays as shipped); camera sources point back at the scene, the
+    camera's live_url at the demo's worker, its detector at `model` (with `threads`)."""
     from ruamel.yaml import YAML
 
     rt = YAML(typ="rt")
@@ -266,28 +275,17 @@ def _work_site(scene_dir: Path, work: Path) -> Path:
         src = str(cam.get("source", ""))
         if src and "://" not in src and not Path(src).is_absolute():
             cam["source"] = str((scene_dir / src).resolve())
-        det = cam.get("detector") or {}
-        model = str(det.get("model", "bundled"))
-        if model != "bundled" and not Path(model).is_absolute() and (scene_dir / model).exists():
-            det["model"] = str((scene_dir / model).resolve())
+        if live_url is not None:
+            cam["live_url"] = live_url
+        det = cam.setdefault("detector", {})
+        if model != "bundled":
+            det["model"] = str(Path(model).resolve()) if Path(model).exists() else model
+        name = str(det.get("model", "bundled"))
+        if name != "bundled" and not Path(name).is_absolute() and (scene_dir / name).exists():
+            det["model"] = str((scene_dir / name).resolve())
+        if threads is not None:
+            det["threads"] = threads
     path = work / "site.yaml"
     with path.open("w", encoding="utf-8") as out:
         rt.dump(doc, out)
     return path
-
-
-def _serve(url: str, scene_dir: Path, work: Path, host: str, port: int, window: tuple[float, float]) -> int:
-    import uvicorn
-
-    from trafficprn.api import create_app
-    from trafficprn.settings import Settings
-
-    site_path = _work_site(scene_dir, work)
-    settings = Settings(database_url=url, site_path=str(site_path), spool_dir=str(work / "spool"))
-    app = create_app(settings)
-    query = f"?from={_iso(window[0])}&to={_iso(window[1])}&interval=5m"
-    print(f"\ntrafficprn demo: dashboard at http://{host}:{port}/ui/{query}  (API at http://{host}:{port}/docs)")
-    print("press Ctrl-C to stop", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
-    print("trafficprn demo: stopped")
-    return 0

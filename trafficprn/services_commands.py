@@ -229,9 +229,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_host: str, http_port: int,
                spool_dir: Path, stop: threading.Event | None = None, detector: Any = None,
-               ready: Any = None) -> int:
+               ready: Any = None, source: Any = None, clock: str = "wall", banner: str | None = None,
+               max_frames: int | None = None) -> int:
     """One camera's worker until its source ends or `stop` is set; returns the frames
-    processed. `ready(http_port)` is called once the endpoint listens."""
+    processed. `ready(http_port)` is called once the endpoint listens. `source`: frames
+    other than the camera's own (the demo's `ReplaySource`), with `clock` "footage" when
+    they carry footage time; `banner`: a line on every live frame; `max_frames`: stop after
+    so many."""
     from trafficprn.camera.sources import open_source
     from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
 
@@ -242,8 +246,9 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
         outputs = _outputs(site, camera, settings, spool_dir)
         counted = CountingSink(_sinks(sink, outputs), metrics)
         pipeline = build_pipeline(site, camera, [counted], settings, site_path, detector=detector)
-        source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
-        live = LiveFrames(camera, list(pipeline.detector.class_names))
+        if source is None:
+            source = open_source(camera.source, camera.name, process_fps=camera.process_fps)
+        live = LiveFrames(camera, list(pipeline.detector.class_names), banner=banner)
         http = WorkerHTTP(live, metrics, host=http_host, port=http_port, token=settings.worker_token,
                           source_stats=lambda: getattr(source, "stats", None), sink_stats=lambda: sink.stats,
                           output_stats=lambda: outputs.stats if outputs is not None else None).start()
@@ -253,7 +258,7 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
             outputs.close()
         raise
     worker = Worker(camera, source, pipeline, counted, metrics, live, site=site.site.name,
-                    heartbeat_s=settings.heartbeat_s, clock="wall", sink_stats=lambda: sink.stats)
+                    heartbeat_s=settings.heartbeat_s, clock=clock, sink_stats=lambda: sink.stats)
     if stop is not None:
 
         def relay() -> None:  # an outside stop request ends the worker loop
@@ -269,8 +274,13 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
              http_host, http.port)
     if ready is not None:
         ready(http.port)
+
+    def enough(_meta: Any) -> None:
+        if max_frames is not None and metrics.frames >= max_frames:
+            worker.stop.set()
+
     try:
-        return worker.run()
+        return worker.run(enough)
     finally:
         stop_monitor.set()
         http.close()

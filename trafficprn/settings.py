@@ -39,5 +39,7 @@ class Settings(BaseSettings):
     session_hours: float = Field(
         12.0, gt=0, description="Lifetime of the browser session cookie issued for the API key (live view, SSE)."
     )
+    banner: str | None = Field(None, description="A notice the dashboard shows on top of every page (the demo: "
+                               "\"simulated scene\").")
     mqtt_username: str | None = Field(None, description="User name at the MQTT broker of outputs.mqtt.")
     mqtt_password: str | None = Field(None, description="Password at the MQTT broker of outputs.mqtt.")

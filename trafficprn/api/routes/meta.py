@@ -42,6 +42,8 @@ class SiteOut(BaseModel):
     driving_side: str
     plates: str = Field(description="Plate privacy mode: off, hash or clear.")
     cameras: list[str]
+    banner: str | None = Field(None, description="A notice the dashboard shows on top (the demo's "
+                               "\"simulated scene\"); TRAFFICPRN_BANNER.")
 
 
 @router.get("/health", response_model=Health, summary="Liveness and database reachability")
@@ -80,13 +82,15 @@ def close_session() -> Response:
 
 
 @router.get("/site", response_model=SiteOut, dependencies=[Depends(read_access)], summary="Site name, time zone")
-def site_info(site: SiteDep) -> SiteOut:
+def site_info(site: SiteDep, ctx: ContextDep) -> SiteOut:
+    banner = ctx.settings.banner
     if site is None:
         return SiteOut(name="trafficprn", timezone="UTC", interval_minutes=15, driving_side="right",
-                       plates="hash", cameras=[])
+                       plates="hash", cameras=[], banner=banner)
     s = site.site
     return SiteOut(name=s.name, timezone=s.timezone, interval_minutes=s.interval_minutes,
-                   driving_side=s.driving_side, plates=site.privacy.plates, cameras=[c.name for c in site.cameras])
+                   driving_side=s.driving_side, plates=site.privacy.plates, cameras=[c.name for c in site.cameras],
+                   banner=banner)
 
 
 @router.get("/cameras", response_model=list[CameraOut], dependencies=[Depends(read_access)],

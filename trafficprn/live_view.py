@@ -35,7 +35,7 @@ LEG_COLOURS_BGR = [(178, 114, 0), (0, 159, 230), (115, 158, 0), (167, 121, 204),
 QUEUE_BGR = (0, 140, 255)
 TICK_BGR = (80, 230, 80)
 MOVEMENT_ORDER = ("L", "T", "R", "U")
-TRAIL_POINTS = 24  # ~2.4 s at 10 fps
+TRAIL_POINTS = 12  # ~1.2 s at 10 fps: a car at 50 km/h leaves 17 m
 TRAIL_FORGET_FRAMES = 15  # a track unseen this long loses its trail
 TICK_S = 1.5  # how long a counter stays lit after it ticked
 
@@ -111,12 +111,16 @@ def _calibration(camera: CameraConfig) -> Calibration | None:
 
 
 # ---------------------------------------------------------------- privacy
-def privacy_blur(image_bgr: np.ndarray, dets: Detections | None, calibration: Calibration | None = None) -> np.ndarray:
+def privacy_blur(image_bgr: np.ndarray, dets: Detections | None, calibration: Calibration | None = None,
+                 also: Detections | None = None) -> np.ndarray:
     """A copy of the frame with every plate that could be read made unreadable: the
     pipeline's plate boxes where it gives them (data["plate_xyxy"], NaN where unknown);
     elsewhere, with a ground calibration, the plate band of each vehicle whose plate spans
     enough pixels to be legible (`analytics.privacy.plate_bands`) and nothing of the others;
-    without one (legibility unknown), the lower half of each vehicle box."""
+    without one (legibility unknown), the lower half of each vehicle box. `also`: more
+    vehicle boxes (the detector's, before tracking confirms them)."""
+    if also is not None and len(also):
+        image_bgr = _blur_vehicles(image_bgr, also.xyxy, also.class_id, calibration)
     if dets is None or len(dets) == 0:
         return image_bgr.copy()
     plates = dets.data.get("plate_xyxy")
@@ -126,14 +130,18 @@ def privacy_blur(image_bgr: np.ndarray, dets: Detections | None, calibration: Ca
         if plates.shape[1] == 4:
             known = np.all(np.isfinite(plates), axis=1)
     rest = ~known
-    if calibration is None:
-        out = blur_plates(image_bgr, dets.xyxy[rest], kind="vehicle")
-    else:
-        bands = plate_bands(dets.xyxy[rest], plate_scale(calibration, dets.xyxy[rest], dets.class_id[rest]))
-        out = blur_plates(image_bgr, bands, margin=(0.0, 0.0))
+    out = _blur_vehicles(image_bgr, dets.xyxy[rest], dets.class_id[rest], calibration)
     if np.any(known) and plates is not None:
         out = blur_plates(out, plates[known], kind="plate")
     return np.asarray(out)
+
+
+def _blur_vehicles(image_bgr: np.ndarray, xyxy: np.ndarray, class_id: np.ndarray,
+                   calibration: Calibration | None) -> np.ndarray:
+    if calibration is None:
+        return np.asarray(blur_plates(image_bgr, xyxy, kind="vehicle"))
+    bands = plate_bands(xyxy, plate_scale(calibration, xyxy, class_id))
+    return np.asarray(blur_plates(image_bgr, bands, margin=(0.0, 0.0)))
 
 
 # ---------------------------------------------------------------- drawing
@@ -220,13 +228,11 @@ def _draw_tracks(out: np.ndarray, dets: Detections | None, st: SceneState, class
 
 
 def _draw_panel(out: np.ndarray, camera: CameraConfig, st: SceneState, banner: str | None, u: float) -> None:
-    """Top-left: the banner, the passages so far and a row of counters per entry leg."""
+    """Top-left: the passages so far and a row of counters per entry leg; bottom-left: the banner."""
     now = time.monotonic()
-    scale, thick, line = 0.55 * u, max(1, round(u)), int(24 * u)
-    rows: list[list[tuple[str, tuple[int, int, int]]]] = []
-    if banner:
-        rows.append([(banner, (60, 220, 255))])
-    rows.append([(f"passages {st.passages}", (255, 255, 255))])
+    scale, thick, line = 0.45 * u, max(1, round(u)), int(19 * u)
+    gap = cv2.getTextSize("  ", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0]
+    rows: list[list[tuple[str, tuple[int, int, int]]]] = [[(f"passages {st.passages}", (255, 255, 255))]]
     for leg in camera.legs:
         row = [(f"{leg.name:<2}", (255, 255, 255))]
         for m in MOVEMENT_ORDER:
@@ -234,26 +240,29 @@ def _draw_panel(out: np.ndarray, camera: CameraConfig, st: SceneState, banner: s
             lit = now - st.ticked.get(key, -1e9) < TICK_S
             row.append((f"{m} {st.counts.get(key, 0)}", TICK_BGR if lit else (210, 210, 210)))
         rows.append(row)
-    width = int(max(sum(cv2.getTextSize(t + "  ", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] for t, _ in r)
-                    for r in rows)) + int(16 * u)
+    width = int(max(sum(cv2.getTextSize(t, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0] + gap for t, _ in r)
+                    for r in rows)) + int(10 * u)
     layer = out.copy()
-    cv2.rectangle(layer, (0, 0), (width, line * len(rows) + int(12 * u)), (15, 15, 15), -1)
+    cv2.rectangle(layer, (0, 0), (width, line * len(rows) + int(8 * u)), (15, 15, 15), -1)
     cv2.addWeighted(layer, 0.7, out, 0.3, 0, dst=out)
     for i, r in enumerate(rows):
-        x = int(8 * u)
+        x = int(6 * u)
         for text, colour in r:
-            w, _ = _text(out, text, (x, int(8 * u) + line * (i + 1) - int(6 * u)), scale, colour, thick, bg=None)
-            x += w + cv2.getTextSize("  ", cv2.FONT_HERSHEY_SIMPLEX, scale, thick)[0][0]
+            w, _ = _text(out, text, (x, line * (i + 1)), scale, colour, thick, bg=None)
+            x += w + gap
+    if banner:
+        _text(out, banner, (int(6 * u), out.shape[0] - int(8 * u)), scale, (60, 220, 255), thick)
 
 
 def annotate(image_bgr: np.ndarray, dets: Detections | None, camera: CameraConfig,
              class_names: list[str] | None = None, *, scene: LiveScene | None = None,
-             banner: str | None = None) -> np.ndarray:
-    """A copy of the frame with legible plates blurred, then legs, lanes, stop lines,
-    queues, tracks (boxes, class, id, trails) and the counter panel drawn."""
+             banner: str | None = None, raw: Detections | None = None) -> np.ndarray:
+    """A copy of the frame with legible plates blurred (on the tracks and on `raw`, the
+    detector's boxes), then legs, lanes, stop lines, queues, tracks (boxes, class, id,
+    trails) and the counter panel drawn."""
     scene = scene if scene is not None else LiveScene(camera)
     st = scene.state()
-    out = privacy_blur(image_bgr, dets, scene.calibration)
+    out = privacy_blur(image_bgr, dets, scene.calibration, also=raw)
     u = _unit(out)
     _draw_zones(out, camera, u)
     _draw_queues(out, scene, st, u)
@@ -274,13 +283,17 @@ class LiveFrames:
         self.scene = LiveScene(camera)
         self._frame: np.ndarray | None = None
         self._dets: Detections | None = None
+        self._raw: Detections | None = None
         self._seq = 0
         self.changed = threading.Condition()
 
-    def update(self, frame_bgr: np.ndarray, dets: Detections | None, events: Iterable[Event] = ()) -> None:
+    def update(self, frame_bgr: np.ndarray, dets: Detections | None, events: Iterable[Event] = (),
+               raw: Detections | None = None) -> None:
+        """A processed frame: its tracks, the events it emitted and the detector's boxes
+        before tracking (blurred too)."""
         self.scene.observe(dets, events)
         with self.changed:
-            self._frame, self._dets = frame_bgr, dets
+            self._frame, self._dets, self._raw = frame_bgr, dets, raw
             self._seq += 1
             self.changed.notify_all()
 
@@ -292,12 +305,12 @@ class LiveFrames:
     def image(self, *, annotated: bool) -> np.ndarray | None:
         """The latest frame as it leaves the worker: plates blurred, annotated or not."""
         with self.changed:
-            frame, dets = self._frame, self._dets
+            frame, dets, raw = self._frame, self._dets, self._raw
         if frame is None:
             return None
         if annotated:
-            return annotate(frame, dets, self.camera, self.class_names, scene=self.scene, banner=self.banner)
-        return privacy_blur(frame, dets, self.scene.calibration)
+            return annotate(frame, dets, self.camera, self.class_names, scene=self.scene, banner=self.banner, raw=raw)
+        return privacy_blur(frame, dets, self.scene.calibration, also=raw)
 
     def jpeg(self, *, annotated: bool, quality: int = 75) -> bytes | None:
         image = self.image(annotated=annotated)

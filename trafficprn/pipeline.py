@@ -85,10 +85,13 @@ class PipelineParams:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """detections: this frame's reported tracks (class_id = VehicleClass values); events: emitted."""
+    """detections: this frame's reported tracks (class_id = VehicleClass values); events: emitted;
+    raw: the detector's vehicles before tracking (a track is reported from its min_hits-th
+    frame on, so the live view blurs plates on these too)."""
 
     detections: Detections
     events: list[Event]
+    raw: Detections | None = None
 
 
 @dataclass
@@ -236,7 +239,7 @@ class Pipeline:
         live = self.tracker.live_ids
         events = self.analytics.update(meta.ts, tracks, live)
         out = self._deliver(events, live)
-        return FrameResult(tracks, out)
+        return FrameResult(tracks, out, dets)
 
     def finish(self, ts: float) -> list[Event]:
         """End all live tracks (end of video / shutdown), emit their passages."""

@@ -403,7 +403,7 @@ class Worker:
                 dets = getattr(result, "detections", None)
                 self.metrics.on_frame(len(dets) if dets is not None else 0, meta.ts)
                 if self.live is not None:
-                    self.live.update(frame, dets, getattr(result, "events", ()))
+                    self.live.update(frame, dets, getattr(result, "events", ()), getattr(result, "raw", None))
                 last_ts = meta.ts
                 if self.clock == "footage" and (
                     self._last_beat_ts is None or meta.ts - self._last_beat_ts >= self.heartbeat_s

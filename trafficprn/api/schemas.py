@@ -108,7 +108,7 @@ class QueueQuery(TimeRange):
     step_s: int = Field(60, ge=1, le=86400, description="Resample step in seconds; raised (see the answer's "
                         "step_s) where the range would hold more than max_points steps.")
     max_points: int = Field(1500, ge=10, le=100_000, description="Most points per lane; a longer range gets a "
-                            "coarser step (1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12, 24 h).")
+                            "coarser step (2, 5, 10, 15, 30 s, 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12, 24 h).")
 
 
 class SpeedQuery(TimeRange):
@@ -220,8 +220,9 @@ class MovementCounts(BaseModel):
 
 class QueueSeries(BaseModel):
     lane: str
-    ts: list[float]
-    length_m: list[float | None]
+    ts: list[float] = Field(description="Start of each step, epoch s.")
+    length_m: list[float | None] = Field(description="Mean queue length over the step; null breaks the line.")
+    length_m_max: list[float | None] = Field(default_factory=list, description="Longest queue within the step.")
     vehicles: list[float | None]
 
 

@@ -74,24 +74,29 @@ export function stackedBars(container, rows, keys, colours, { label = "stacked b
   return f.svg;
 }
 
-/** series: [{name, colour, points: [[x, y], ...]}] with numeric x (e.g. epoch s); gaps (null y) break the line. */
-export function lines(container, series, { label = "lines", unit = "", xLabel = (x) => x, emptyText = "No data in this range" } = {}) {
+/** series: [{name, colour, points: [[x, y], ...], band: [[x, lo, hi], ...]?}] with numeric x (e.g. epoch s);
+ * gaps (null y) break the line. band: a shaded range under the line (e.g. the max of each bin over its mean).
+ * xDomain: [x0, x1] to span (e.g. the whole time range), else the data's own. Each line's path carries
+ * data-points (its non-null points). */
+export function lines(container, series, { label = "lines", unit = "", xLabel = (x) => x, emptyText = "No data in this range", xDomain = null } = {}) {
   const f = frame(container, { label });
   const pts = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
-  const max = yAxis(f, niceScale(Math.max(0, ...pts.map((p) => p[1])), false), unit);
+  const highs = series.flatMap((s) => (s.band || []).filter((b) => b[2] !== null).map((b) => b[2]));
+  const max = yAxis(f, niceScale(Math.max(0, ...pts.map((p) => p[1]), ...highs), false), unit);
   if (!pts.length) { empty(f, emptyText); return f.svg; }
   const xs = pts.map((p) => p[0]);
-  const xmin = Math.min(...xs), xmax = Math.max(...xs);
+  const xmin = xDomain ? xDomain[0] : Math.min(...xs), xmax = xDomain ? xDomain[1] : Math.max(...xs);
   const sx = (x) => f.x0 + ((x - xmin) / Math.max(xmax - xmin, 1e-9)) * (f.x1 - f.x0);
   const sy = (y) => f.y0 - ((f.y0 - f.y1) * y) / max;
   for (const s of series) {
-    let d = "", pen = false;
+    if (s.band && s.band.length) f.svg.append(bandPath(s, sx, sy));
+    let d = "", pen = false, n = 0;
     for (const [x, y] of s.points) {
       if (y === null) { pen = false; continue; }
       d += `${pen ? "L" : "M"}${sx(x).toFixed(1)},${sy(y).toFixed(1)}`;
-      pen = true;
+      pen = true; n += 1;
     }
-    const path = svgEl("path", { class: "series", "data-name": s.name, d, fill: "none", stroke: s.colour, "stroke-width": 2, "stroke-linejoin": "round" });
+    const path = svgEl("path", { class: "series", "data-name": s.name, "data-points": n, d, fill: "none", stroke: s.colour, "stroke-width": 1.6, "stroke-linejoin": "round" });
     path.append(svgEl("title", {}, s.name));
     f.svg.append(path);
   }
@@ -100,6 +105,23 @@ export function lines(container, series, { label = "lines", unit = "", xLabel = 
     f.svg.append(svgEl("text", { x: sx(x), y: f.y0 + 16, "text-anchor": i === 0 ? "start" : i === 5 ? "end" : "middle" }, xLabel(x)));
   }
   return f.svg;
+}
+
+/** A shaded area from each point's lo to hi, broken at nulls: one subpath per unbroken run. */
+function bandPath(s, sx, sy) {
+  let d = "", run = [], n = 0;
+  const flush = () => {
+    if (run.length) {
+      d += run.map(([x, , hi], i) => `${i ? "L" : "M"}${sx(x).toFixed(1)},${sy(hi).toFixed(1)}`).join("");
+      d += run.slice().reverse().map(([x, lo]) => `L${sx(x).toFixed(1)},${sy(lo).toFixed(1)}`).join("") + "Z";
+    }
+    run = [];
+  };
+  for (const b of s.band) { if (b[1] === null || b[2] === null) flush(); else { run.push(b); n += 1; } }
+  flush();
+  const path = svgEl("path", { class: "band", "data-name": s.name, "data-points": n, d, fill: s.colour, "fill-opacity": 0.22, stroke: "none" });
+  path.append(svgEl("title", {}, `${s.name}: longest queue in each step`));
+  return path;
 }
 
 /** bins: [{lo_kmh, hi_kmh, count}] -> one <rect class="bin"> per bin; marks: [{x, label}] vertical lines. */

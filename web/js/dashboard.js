@@ -8,7 +8,9 @@ import {
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
-const state = { site: null, sites: [], pick: params.get("site"), cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null, events: null };
+const state = { site: null, sites: [], pick: params.get("site"), cameras: [], camera: params.get("camera"), cursor: null, busy: false, again: false, lastEvent: null, workerTimer: null, events: null, dataEnd: 0 };
+const CLASS_KEYS = ["car", "bus", "truck", "motorcycle", "bicycle"];
+const CLASS_COLOURS = { car: "#0072b2", bus: "#d55e00", truck: "#e69f00", motorcycle: "#cc79a7", bicycle: "#009e73", person: "#56b4e9" };
 
 function localInput(iso) {
   const d = new Date(iso);
@@ -18,6 +20,11 @@ function localInput(iso) {
 }
 
 function range() {
+  // live=1 (the demo): from `from` to now, or to the newest event where the footage clock runs ahead (--speed)
+  if (params.get("from") && params.get("live")) {
+    const end = Math.max(Date.now(), (state.dataEnd + 60) * 1000);
+    return { from: params.get("from"), to: new Date(end).toISOString(), label: "live" };
+  }
   if (params.get("from") && params.get("to")) return { from: params.get("from"), to: params.get("to"), label: "custom range" };
   const now = new Date();
   const midnight = new Date(now); midnight.setHours(0, 0, 0, 0);
@@ -60,6 +67,7 @@ function renderLive(cam) {
   live.dataset.camera = cam.name;
   live.replaceChildren(el("div", { class: "msg" }, "Connecting to the camera…"));
   if (!cam.live) { live.replaceChildren(el("div", { class: "msg" }, "No live view configured for this camera (live_url).")); return; }
+  live.style.aspectRatio = "";
   checkWorker(cam);
 }
 
@@ -83,6 +91,8 @@ async function checkWorker(cam) {
   if (live.querySelector("img")) return;
   const img = el("img", { alt: `Live view of ${cam.name} with tracks, legs and lanes`, src: `/api/cameras/${enc(cam.name)}/live.mjpg` });
   img.addEventListener("error", () => { live.replaceChildren(); state.workerTimer = setTimeout(() => checkWorker(cam), 3000); });
+  // the frame's own shape (a fisheye is square), no taller than wide
+  img.addEventListener("load", () => { if (img.naturalWidth) live.style.aspectRatio = `${img.naturalWidth} / ${Math.min(img.naturalHeight, img.naturalWidth)}`; }, { once: true });
   live.replaceChildren(img);
 }
 
@@ -102,10 +112,25 @@ function renderCounts(tmc, speeds) {
   );
   renderShares(tmc);
   const multiDay = tmc.rows.length && tmc.rows[tmc.rows.length - 1].start_ts - tmc.rows[0].start_ts > 86400;
-  const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: r.by_movement, complete: r.complete }));
-  stackedBars($("counts-chart"), rows, MOVEMENTS, MOVEMENT_COLOURS, { label: "Vehicles per interval by movement" });
-  $("counts-legend").replaceChildren(...MOVEMENTS.map((m) => el("span", { style: `--c:${MOVEMENT_COLOURS[m]}` }, MOVEMENT_NAMES[m])));
+  const byClass = $("split").value === "class";
+  const keys = byClass ? classKeys(tmc) : MOVEMENTS;
+  const colours = byClass ? CLASS_COLOURS : MOVEMENT_COLOURS;
+  const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: byClass ? classCounts(r.counts) : r.by_movement, complete: r.complete }));
+  stackedBars($("counts-chart"), rows, keys, colours, { label: `Vehicles per interval by ${byClass ? "class" : "movement"}` });
+  $("counts-legend").replaceChildren(...keys.map((k) => el("span", { style: `--c:${colours[k] || "#555"}` }, byClass ? k : MOVEMENT_NAMES[k])));
   renderOd(tmc);
+}
+
+/** Columns are leg_movement_class: counts per class. */
+function classCounts(counts) {
+  const out = {};
+  for (const [col, n] of Object.entries(counts)) { const cls = col.split("_").slice(2).join("_"); out[cls] = (out[cls] || 0) + n; }
+  return out;
+}
+
+function classKeys(tmc) {
+  const seen = Object.keys(classCounts(tmc.totals));
+  return [...CLASS_KEYS.filter((k) => seen.includes(k)), ...seen.filter((k) => !CLASS_KEYS.includes(k))];
 }
 
 function shareBar(title, parts) {
@@ -126,10 +151,9 @@ function renderShares(tmc) {
     byMovement[m] = (byMovement[m] || 0) + n;
     byClass[cls] = (byClass[cls] || 0) + n;
   }
-  const classColours = { car: "#0072b2", bus: "#d55e00", truck: "#e69f00", motorcycle: "#cc79a7", bicycle: "#009e73", person: "#56b4e9" };
   $("shares").replaceChildren(
     shareBar("Movements", MOVEMENTS.map((m) => ({ label: MOVEMENT_NAMES[m], value: byMovement[m], colour: MOVEMENT_COLOURS[m] }))),
-    shareBar("Vehicle classes", Object.entries(byClass).sort((a, b) => b[1] - a[1]).map(([c, v]) => ({ label: c, value: v, colour: classColours[c] || "#555" }))),
+    shareBar("Vehicle classes", Object.entries(byClass).sort((a, b) => b[1] - a[1]).map(([c, v]) => ({ label: c, value: v, colour: CLASS_COLOURS[c] || "#555" }))),
   );
 }
 
@@ -145,11 +169,22 @@ function renderOd(tmc) {
   $("od").replaceChildren(el("div", { class: "scroll" }, el("table", { class: "od", "aria-label": "origin destination matrix" }, el("thead", {}, head), el("tbody", {}, ...body))));
 }
 
-function renderQueues(q) {
-  const series = q.lanes.map((l, i) => ({ name: l.lane, colour: SERIES[i % SERIES.length], points: l.ts.map((t, j) => [t, l.length_m[j]]) }));
-  lines($("queue-chart"), series, { label: "Queue length per lane", unit: " m", xLabel: (x) => fmtTime(x), emptyText: "No queue samples in this range" });
+function renderQueues(q, r) {
+  // per second where the range allows (step 1 s), else the mean per step with its max shaded above
+  const binned = q.step_s > 1;
+  const series = q.lanes.map((l, i) => ({
+    name: l.lane, colour: SERIES[i % SERIES.length], points: l.ts.map((t, j) => [t, l.length_m[j]]),
+    band: binned ? l.ts.map((t, j) => [t, l.length_m[j], (l.length_m_max || [])[j] ?? null]) : null,
+  }));
+  const domain = [Date.parse(r.from) / 1000, Date.parse(r.to) / 1000];
+  lines($("queue-chart"), series, { label: "Queue length per lane", unit: " m", xLabel: (x) => fmtTime(x), emptyText: "No queue samples in this range", xDomain: domain });
+  const chart = $("queue-chart");
+  chart.dataset.step = q.step_s;
+  $("queue-note").textContent = binned ? `mean per ${fmtStep(q.step_s)}, shaded to the longest` : "per second";
   $("queue-legend").replaceChildren(...series.map((s) => el("span", { style: `--c:${s.colour}` }, s.name)));
 }
+
+function fmtStep(s) { return s % 3600 === 0 ? `${s / 3600} h` : s % 60 === 0 ? `${s / 60} min` : `${s} s`; }
 
 function renderSpeeds(s) {
   const p = s.percentiles;
@@ -203,12 +238,12 @@ async function refresh(cameraChanged = false) {
   const [tmc, speeds, queues] = await Promise.allSettled([
     get("/api/counts/movements", { ...base, interval: $("interval").value, row_counts: false }),
     get("/api/speeds", base),
-    get("/api/queues", { ...base, step_s: 60 }),
+    get("/api/queues", { ...base, step_s: 1, max_points: 1500 }),
   ]);
   if (tmc.status === "fulfilled") renderCounts(tmc.value, speeds.status === "fulfilled" ? speeds.value : null);
   else { showError($("counts-chart"), tmc.reason); showError($("kpis"), tmc.reason); showError($("od"), tmc.reason); }
   if (speeds.status === "fulfilled") renderSpeeds(speeds.value); else showError($("speed-chart"), speeds.reason);
-  if (queues.status === "fulfilled") renderQueues(queues.value); else showError($("queue-chart"), queues.reason);
+  if (queues.status === "fulfilled") renderQueues(queues.value, r); else showError($("queue-chart"), queues.reason);
   await loadPassages(false);
   $("updated").textContent = `Updated ${new Date().toLocaleTimeString(undefined, { hourCycle: "h23" })}`;
   state.busy = false;
@@ -236,6 +271,7 @@ function listen() {
   src.addEventListener("update", (e) => {
     // The stream sends the current state first, then each change: refresh on all of them
     // (the first may already carry a change made while the page loaded).
+    try { state.dataEnd = Math.max(state.dataEnd, JSON.parse(e.data).latest_passage_ts || 0); } catch { /* keep */ }
     if (e.data !== state.lastEvent) { refreshCameras(); refresh(); }
     state.lastEvent = e.data;
   });
@@ -289,7 +325,11 @@ async function main() {
     refreshCameras().then(() => refresh());
   } });
   if (params.get("interval")) $("interval").value = params.get("interval");
-  if (params.get("from") && params.get("to")) {
+  if (params.get("from") && params.get("live")) {
+    $("range").prepend(el("option", { value: "live" }, "Live (since the start)"));
+    $("range").value = "live";
+  }
+  if (params.get("from") && params.get("to") && !params.get("live")) {
     $("range").value = "custom";
     $("custom-from").value = localInput(params.get("from"));
     $("custom-to").value = localInput(params.get("to"));
@@ -298,11 +338,12 @@ async function main() {
   $("range").addEventListener("change", () => {
     const custom = $("range").value === "custom";
     $("custom-from-l").hidden = !custom; $("custom-to-l").hidden = !custom;
-    params.delete("from"); params.delete("to");
+    params.delete("from"); params.delete("to"); params.delete("live");
     refresh();
   });
   for (const id of ["custom-from", "custom-to"]) $(id).addEventListener("change", () => { params.delete("from"); params.delete("to"); refresh(); });
   $("interval").addEventListener("change", () => refresh());
+  $("split").addEventListener("change", () => refresh());
   $("passage-filters").addEventListener("input", () => loadPassages(false));
   $("passage-filters").addEventListener("reset", () => setTimeout(() => loadPassages(false), 0));
   $("more").addEventListener("click", () => loadPassages(true));
@@ -310,6 +351,7 @@ async function main() {
   try {
     state.site = await get("/api/site");
     setTimeZone(state.site.timezone);
+    if (state.site.banner) { $("banner").textContent = state.site.banner; $("banner").hidden = false; }
     $("site-name").textContent = `${state.site.name} · ${state.site.timezone}`;
   } catch { $("site-name").textContent = ""; }
   await loadSites();

@@ -150,7 +150,7 @@ def movement_counts(q: Annotated[CountQuery, Query()], db: SessionDep, site: Sit
     ))
 
 
-QUEUE_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
+QUEUE_STEPS_S = (2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400)
 
 
 def queue_step(from_ts: float, to_ts: float, step_s: int, max_points: int) -> int:
@@ -165,7 +165,7 @@ def queue_step(from_ts: float, to_ts: float, step_s: int, max_points: int) -> in
 
 
 @router.get("/queues", response_model=QueuesOut, tags=["counts"], responses=NOT_FOUND,
-            summary="Queue length per lane, resampled to step_s (mean length per step)")
+            summary="Queue length per lane, resampled to step_s (mean and max length per step)")
 def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDep) -> Response:
     ref = resolve_camera(db, site, q.site, q.camera)
     a, b = _range(q)
@@ -173,13 +173,15 @@ def queue_series(q: Annotated[QueueQuery, Query()], db: SessionDep, site: SiteDe
     bins = queries.queues(db, q.camera, a, b, step_s=step_s, lane=q.lane, site=ref.site)
     lanes: dict[str, QueueSeries] = {}
     for qb in bins:
-        s = lanes.setdefault(qb.lane, QueueSeries(lane=qb.lane, ts=[], length_m=[], vehicles=[]))
+        s = lanes.setdefault(qb.lane, QueueSeries(lane=qb.lane, ts=[], length_m=[], length_m_max=[], vehicles=[]))
         if s.ts and qb.start_ts - s.ts[-1] > step_s:  # a gap: break the line
             s.ts.append(s.ts[-1] + step_s)
             s.length_m.append(None)
+            s.length_m_max.append(None)
             s.vehicles.append(None)
         s.ts.append(qb.start_ts)
         s.length_m.append(round(qb.length_m_mean, 2))
+        s.length_m_max.append(round(qb.length_m_max, 2))
         s.vehicles.append(qb.vehicles_max)
     return as_json(QueuesOut(camera=q.camera, site=ref.site or "", step_s=step_s, lanes=list(lanes.values())))
 

@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import secrets
+import shutil
 import socket
 import threading
 import time
@@ -92,7 +93,8 @@ def run_live(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], wo
     from trafficprn.store.db import upgrade
 
     db_file = work / "demo.sqlite"
-    db_file.unlink(missing_ok=True)  # a fresh database each run
+    db_file.unlink(missing_ok=True)  # a fresh database each run, and no spool of an earlier one to replay
+    shutil.rmtree(work / "spool", ignore_errors=True)
     url = f"sqlite:///{db_file}"
     upgrade(url)
     worker_port = free_port()

@@ -115,13 +115,13 @@ function renderCounts(tmc, speeds) {
   const byClass = $("split").value === "class";
   const keys = byClass ? classKeys(tmc) : MOVEMENTS;
   const colours = byClass ? CLASS_COLOURS : MOVEMENT_COLOURS;
-  const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: byClass ? classCounts(r.counts) : r.by_movement, complete: r.complete }));
+  const rows = tmc.rows.map((r) => ({ label: fmtTime(r.start_ts, multiDay), values: byClass ? r.by_class : r.by_movement, complete: r.complete }));
   stackedBars($("counts-chart"), rows, keys, colours, { label: `Vehicles per interval by ${byClass ? "class" : "movement"}` });
   $("counts-legend").replaceChildren(...keys.map((k) => el("span", { style: `--c:${colours[k] || "#555"}` }, byClass ? k : MOVEMENT_NAMES[k])));
   renderOd(tmc);
 }
 
-/** Columns are leg_movement_class: counts per class. */
+/** Columns are leg_movement_class: counts per class (of the totals; rows carry by_class). */
 function classCounts(counts) {
   const out = {};
   for (const [col, n] of Object.entries(counts)) { const cls = col.split("_").slice(2).join("_"); out[cls] = (out[cls] || 0) + n; }

@@ -210,12 +210,13 @@ def _draw_queues(out: np.ndarray, scene: LiveScene, st: SceneState, u: float) ->
 
 def _draw_tracks(out: np.ndarray, dets: Detections | None, st: SceneState, class_names: list[str] | None,
                  u: float) -> None:
-    for tid, trail in st.trails.items():
-        if len(trail) >= 2:
-            colour = LEG_COLOURS_BGR[tid % len(LEG_COLOURS_BGR)]
-            cv2.polylines(out, [_poly(trail)], False, colour, max(1, round(u)), cv2.LINE_AA)
     if dets is None:
         return
+    shown = set(dets.track_id.tolist()) if dets.track_id is not None else set()
+    for tid, trail in st.trails.items():
+        if tid in shown and len(trail) >= 2:  # a coasting (unreported) track leaves no trail behind
+            colour = LEG_COLOURS_BGR[tid % len(LEG_COLOURS_BGR)]
+            cv2.polylines(out, [_poly(trail)], False, colour, max(1, round(u)), cv2.LINE_AA)
     for j, (x1, y1, x2, y2) in enumerate(np.round(dets.xyxy).astype(int)):
         tid = int(dets.track_id[j]) if dets.track_id is not None else -1
         colour = LEG_COLOURS_BGR[tid % len(LEG_COLOURS_BGR)] if tid >= 0 else (255, 255, 255)

@@ -8,6 +8,7 @@ live view is written to docs/screenshots/demo-live-{laptop,tablet}.png.
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -113,7 +114,9 @@ def test_demo_dashboard_plays_live(demo: str, page_factory: Any, screenshot_dir:
     assert page.locator("#counts-chart svg g.bar rect.seg").count() >= 1
     page.wait_for_function("document.querySelector('#queue-chart svg path.series')", timeout=30000)
     assert page.locator("#queue-chart").get_attribute("data-step") == "1"  # a few minutes: per second
-    page.screenshot(path=str(screenshot_dir / "demo-live-laptop.png"), full_page=False)
+    if os.environ.get("TRAFFICPRN_SCREENSHOTS") == "1":  # docs: a busier moment
+        page.wait_for_function(f"({VEHICLES})() >= 12", timeout=120000, polling=1000)
+    page.screenshot(path=str(screenshot_dir / "demo-live-laptop.png"), full_page=True)
     tablet = make(TABLET)
     _open(tablet, demo)
     tablet.wait_for_function(f"({VEHICLES})() > 0", timeout=60000, polling=500)

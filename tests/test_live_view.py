@@ -20,12 +20,16 @@ from trafficprn.camera.calibration import Calibration
 from trafficprn.camera.sources import open_source
 from trafficprn.config import load_site
 from trafficprn.demo import demo_scene_dir
+from trafficprn.detect.runtime import load_detector
 from trafficprn.errors import DependencyError
 from trafficprn.evaluation import VEHICLE_CLASSES, TruthDetector, TruthNoise, load_scene
 from trafficprn.events import ListSink, QueueSample, VehiclePassage
 from trafficprn.live_view import LiveFrames, LiveScene, annotate
 from trafficprn.pipeline import Pipeline
+from trafficprn.sim.scenario import load_scenario
+from trafficprn.sim.scene import SceneOptions, render_scene
 from trafficprn.types import Detections
+from trafficprn.view_detector import ViewDetector
 from trafficprn.worker import Worker, WorkerMetrics
 
 
@@ -58,9 +62,6 @@ def _live_frames(scene_dir: Path, detector: object, max_frames: int) -> tuple[di
 
 @pytest.fixture(scope="module")
 def pole_scene(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from trafficprn.sim.scenario import load_scenario
-    from trafficprn.sim.scene import SceneOptions, render_scene
-
     out = tmp_path_factory.mktemp("pole")
     try:
         return render_scene(load_scenario("default"), out,
@@ -105,9 +106,6 @@ def test_pole_camera_plates_are_blurred_in_the_live_frames(pole_scene: Path) -> 
 def test_demo_fisheye_vehicles_stay_unblurred() -> None:
     """On the overhead fisheye a plate's upright face is never seen large enough to read,
     so the vehicles are shown as they are."""
-    from trafficprn.detect.runtime import load_detector
-    from trafficprn.view_detector import ViewDetector
-
     scene = load_scene(demo_scene_dir())
     camera = load_site(scene.site_path).cameras[0]
     cfg = camera.detector

@@ -24,6 +24,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
+from trafficprn.analytics.privacy import SECRET_ENV
+from trafficprn.api import create_app
+from trafficprn.camera.replay import ReplaySource
+from trafficprn.config import load_site
+from trafficprn.services_commands import run_worker
+from trafficprn.settings import Settings
+from trafficprn.store.db import upgrade
+
 log = logging.getLogger("trafficprn.demo")
 BANNER = "SIMULATED SCENE - trafficprn demo"
 
@@ -41,9 +51,6 @@ def banner_text(speed: float) -> str:
 def _settings(url: str, work: Path, site_path: Path, site: Any, banner: str) -> Any:
     """The demo's settings; hash mode without TRAFFICPRN_PLATE_SECRET gets a random secret
     for this run only (hashes then cannot be linked to any other run)."""
-    from trafficprn.analytics.privacy import SECRET_ENV
-    from trafficprn.settings import Settings
-
     secret = os.environ.get(SECRET_ENV)
     if site.privacy.plates == "hash" and not secret:
         log.info("%s is not set: plate hashes use a random secret for this run", SECRET_ENV)
@@ -56,9 +63,6 @@ def _start_worker(site: Any, settings: Any, site_path: Path, work: Path, args: a
                   start_ts: float, worker_port: int, stop: threading.Event) -> threading.Thread:
     """The camera's worker on a thread, replaying the scene from `start_ts`; returns once
     its endpoint listens (or the worker failed)."""
-    from trafficprn.camera.replay import ReplaySource
-    from trafficprn.services_commands import run_worker
-
     camera = site.cameras[0]
     source = ReplaySource(camera.source, camera.name, start_ts=start_ts, length_s=args.scene_seconds,
                           speed=args.speed, process_fps=camera.process_fps)
@@ -86,12 +90,6 @@ def run_live(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], wo
              work_site: Any, iso: Any) -> int:
     """Play the scene live until Ctrl-C; `work_site(scene_dir, work, live_url)` writes the
     work folder's site.yaml, `iso(ts)` formats the dashboard's start time."""
-    import uvicorn
-
-    from trafficprn.api import create_app
-    from trafficprn.config import load_site
-    from trafficprn.store.db import upgrade
-
     db_file = work / "demo.sqlite"
     db_file.unlink(missing_ok=True)  # a fresh database each run, and no spool of an earlier one to replay
     shutil.rmtree(work / "spool", ignore_errors=True)

@@ -5,6 +5,7 @@ long one) and the per-interval bars split by movement or by class."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -45,8 +46,6 @@ def chart_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
 
 
 def _iso(ts: float) -> str:
-    from datetime import UTC, datetime
-
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import fields
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from trafficprn.camera.sources import FrameSource, SourceStats, open_source
@@ -31,8 +32,6 @@ MAX_LAG_S = 0.5  # further behind its pace than this, the replay re-anchors inst
 
 def video_length_s(path: str | Path) -> float:
     """Seconds of a video file from its container (frames / fps); SourceError if unknown."""
-    import cv2
-
     cap = cv2.VideoCapture(str(path))
     try:
         frames, fps = float(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0), float(cap.get(cv2.CAP_PROP_FPS) or 0)

@@ -93,8 +93,8 @@ def blur_plates(
     """A copy of the image with plates made unreadable (coarse pixelation).
 
     boxes_xyxy: (N, 4) image px. kind="plate": the boxes are plates, each is pixelated
-    (enlarged by `margin` (x, y) of its width and height on each side; `find_plates`'
-    windows have their margin already: pass (0, 0)). kind="vehicle": the plate box is unknown, so the lower
+    (enlarged by `margin` (x, y) of its width and height on each side; `plate_bands`
+    have their margin already: pass (0, 0)). kind="vehicle": the plate box is unknown, so the lower
     `lower_fraction` of each vehicle box is pixelated, where plates sit on a front or
     rear view. Pixels outside the boxes are unchanged.
     """

@@ -141,7 +141,7 @@ def _blur_vehicles(image_bgr: np.ndarray, xyxy: np.ndarray, class_id: np.ndarray
     if calibration is None:
         return np.asarray(blur_plates(image_bgr, xyxy, kind="vehicle"))
     bands = plate_bands(xyxy, plate_scale(calibration, xyxy, class_id))
-    return np.asarray(blur_plates(image_bgr, bands, margin=(0.0, 0.0)))
+    return np.asarray(blur_plates(image_bgr, bands.xyxy, margin=(0.0, 0.0), cell_px=bands.cell_px))
 
 
 # ---------------------------------------------------------------- drawing

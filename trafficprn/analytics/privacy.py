@@ -89,6 +89,7 @@ def blur_plates(
     kind: Literal["plate", "vehicle"] = "plate",
     lower_fraction: float = 0.5,
     margin: tuple[float, float] = (0.1, 0.2),
+    cell_px: np.ndarray | None = None,
 ) -> np.ndarray:
     """A copy of the image with plates made unreadable (coarse pixelation).
 
@@ -96,7 +97,9 @@ def blur_plates(
     (enlarged by `margin` (x, y) of its width and height on each side; `plate_bands`
     have their margin already: pass (0, 0)). kind="vehicle": the plate box is unknown, so the lower
     `lower_fraction` of each vehicle box is pixelated, where plates sit on a front or
-    rear view. Pixels outside the boxes are unchanged.
+    rear view. cell_px: (N,) pixelation cell per box (at least 4 px), e.g. a quarter of a
+    plate's width over a band that holds one (default: 4 cells across a plate box, 8 across a
+    vehicle). Pixels outside the boxes are unchanged.
     """
     if not isinstance(image_bgr, np.ndarray) or image_bgr.ndim not in (2, 3) or image_bgr.size == 0:
         raise InputError(f"expected a non-empty image array (H, W, 3), got shape {getattr(image_bgr, 'shape', None)}")
@@ -105,9 +108,12 @@ def blur_plates(
         return image_bgr.copy()
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise GeometryError(f"boxes_xyxy must be a 2D array with shape (N, 4), got shape {boxes.shape}")
+    cells = None if cell_px is None else np.maximum(np.asarray(cell_px, dtype=np.float64).reshape(-1), 4.0)
+    if cells is not None and len(cells) != len(boxes):
+        raise GeometryError(f"cell_px must have one size per box ({len(boxes)}), got shape {cells.shape}")
     out = image_bgr.copy()
     h, w = out.shape[:2]
-    for x1, y1, x2, y2 in boxes:
+    for k, (x1, y1, x2, y2) in enumerate(boxes):
         if kind == "vehicle":
             y1 = y2 - (y2 - y1) * lower_fraction
             cells_x = 8
@@ -121,8 +127,12 @@ def blur_plates(
             continue
         region = out[ya:yb, xa:xb]
         # cells of at least ~1/4 of a plate's width: no character survives
-        cols = max(1, min(cells_x, (xb - xa) // 4))
-        rows = max(1, min(int(round(cols * (yb - ya) / (xb - xa))) or 1, (yb - ya) // 4 or 1))
+        if cells is not None:
+            cols = max(1, int((xb - xa) // cells[k]))
+            rows = max(1, int((yb - ya) // cells[k]))
+        else:
+            cols = max(1, min(cells_x, (xb - xa) // 4))
+            rows = max(1, min(int(round(cols * (yb - ya) / (xb - xa))) or 1, (yb - ya) // 4 or 1))
         small = cv2.resize(region, (cols, rows), interpolation=cv2.INTER_AREA)
         out[ya:yb, xa:xb] = cv2.resize(small, (xb - xa, yb - ya), interpolation=cv2.INTER_NEAREST)
     return out
@@ -158,9 +168,18 @@ def plate_scale(calibration: Calibration, boxes_xyxy: np.ndarray, class_id: np.n
 _CLASS_VALUES = {int(c) for c in VehicleClass}
 
 
+@dataclass(frozen=True)
+class PlateBands:
+    """xyxy: (M, 4) image px bands that may hold a legible plate; cell_px: (M,) the
+    pixelation cell for each, a quarter of the largest plate width the band may hold."""
+
+    xyxy: FloatArray
+    cell_px: FloatArray
+
+
 def plate_bands(boxes_xyxy: np.ndarray, scale: PlateScale, *,
-                min_legible_px: float = MIN_LEGIBLE_PLATE_PX) -> FloatArray:
-    """(M, 4) image px bands holding the plates of the vehicle boxes whose plate could be
+                min_legible_px: float = MIN_LEGIBLE_PLATE_PX) -> PlateBands:
+    """PlateBands: image px bands holding the plates of the vehicle boxes whose plate could be
     legible (`scale.legible_px` at least `min_legible_px`; see `plate_scale`); none for the
     others, so a vehicle whose plate no one can read is left as it is.
 
@@ -177,5 +196,7 @@ def plate_bands(boxes_xyxy: np.ndarray, scale: PlateScale, *,
         raise GeometryError(f"the plate scale must have one value per box ({len(boxes)}), got {widths.shape}")
     keep = legible >= min_legible_px
     x1, y1, x2, y2 = boxes[keep].T
-    top = np.maximum(y2 - 1.5 * widths[keep] / 0.75, (y1 + y2) / 2)
-    return np.asarray(np.column_stack([x1, top, x2, y2]), dtype=np.float64).reshape(-1, 4)
+    plate_w = widths[keep] / 0.75
+    top = np.maximum(y2 - 1.5 * plate_w, (y1 + y2) / 2)
+    return PlateBands(np.asarray(np.column_stack([x1, top, x2, y2]), dtype=np.float64).reshape(-1, 4),
+                      np.asarray(plate_w / 4, dtype=np.float64))

@@ -205,3 +205,32 @@ def test_prometheus_text_format() -> None:
     assert 'trafficprn_spool_events{camera="cam \\"1\\""} 4' in text
     assert 'trafficprn_db_lag_seconds{camera="cam \\"1\\""} 1.5' in text
     assert 'trafficprn_db_up{camera="cam \\"1\\""} 1' in text
+
+
+def test_a_looping_replay_counts_each_loop_as_new_passages(scene: tuple[object, Path], tmp_path: Path) -> None:
+    """The demo's path: `run_worker` on a `ReplaySource` (real decoding, the real pipeline, the
+    database sink, the worker's endpoint), two loops: the car passes once per loop, each
+    passage a new event one video length later."""
+    from trafficprn.camera.replay import ReplaySource
+    from trafficprn.services_commands import run_worker
+    from trafficprn.settings import Settings
+    from trafficprn.store import queries
+    from trafficprn.store.db import make_engine, upgrade
+
+    site, video = scene
+    camera = site.cameras[0]  # type: ignore[attr-defined]
+    url = f"sqlite:///{tmp_path / 'loop.sqlite'}"
+    upgrade(url)
+    source = ReplaySource(str(video), camera.name, start_ts=START_TS, speed=50.0, loops=2, process_fps=FPS)
+    ports: list[int] = []
+    frames = run_worker(site, camera, Settings(database_url=url), site_path=str(tmp_path / "site.yaml"),
+                        http_host="127.0.0.1", http_port=0, spool_dir=tmp_path / "spool", detector=BlobDetector(),
+                        source=source, clock="footage", banner="SIMULATED SCENE", ready=ports.append)
+    assert frames == 2 * FPS * SECONDS and ports
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        items = sorted(queries.passages(conn).items, key=lambda p: p.passage_ts)
+    engine.dispose()
+    assert len(items) == 2 and items[0].uuid != items[1].uuid
+    assert items[1].passage_ts - items[0].passage_ts == pytest.approx(SECONDS, abs=0.2)  # one loop later
+    assert [p.movement for p in items] == ["T", "T"]

@@ -26,6 +26,7 @@ from trafficprn.errors import ConfigError
 
 LETTER, DIGIT, ANY = "L", "D", "*"
 FIELD = "privacy.plate_format"
+AUTO_RENDER = "LLL-DDDD"
 
 
 def _german() -> tuple[str, ...]:
@@ -39,7 +40,7 @@ def _german() -> tuple[str, ...]:
 
 US = (
     "LLL-DDDD", "DLLL-DDD", "LLL-DDD", "DDD-LLL", "LL-DDDD", "LL-DDDDD", "DDDD-LL", "DDD-DDD",
-    "DDDDDDD", "LDD-LLL", "LLL-DDL", "DLL-DDD", "DDL-DDD", "LDDDDDD", "DDDD-LLL", "LLLL-DDD",
+    "DDDDDDD", "LDD-LLL", "LLL-DDL", "DLL-DDD", "DDL-DDD", "LDDDDDD", "LLLL-DDD",
     "DLDDDDD", "DDDLL", "LLDDDL", "DDD-LDDD", "DDLLDD", "LDDDLL",
 )  # fmt: skip
 COUNTRIES: dict[str, tuple[str, ...]] = {
@@ -105,7 +106,7 @@ def _slot_takes(slot: str, ch: str) -> bool:
         return ch.isalpha()
     if slot == DIGIT:
         return ch.isdigit()
-    return slot == ANY or slot == ch
+    return slot in (ANY, ch)
 
 
 def slots_of(pattern: str) -> str:
@@ -115,9 +116,9 @@ def slots_of(pattern: str) -> str:
 
 @dataclass(frozen=True)
 class PlateSyntax:
-    """A parsed format spec: the templates a reading may take, first the one the sim renders.
+    """A parsed format spec: the templates a reading may take, in the order given.
 
-    auto: built from `auto` (every preset); regions: the region names it came from.
+    auto: built from `auto` (every preset).
     """
 
     templates: tuple[PlateTemplate, ...]
@@ -126,7 +127,8 @@ class PlateSyntax:
 
     @property
     def first(self) -> PlateTemplate:
-        return self.templates[0]
+        """The template the sim renders: the first given (for `auto`, LLL-DDDD)."""
+        return PlateTemplate(AUTO_RENDER, "us") if self.auto else self.templates[0]
 
     @property
     def lengths(self) -> frozenset[int]:

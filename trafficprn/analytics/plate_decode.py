@@ -35,6 +35,7 @@ from trafficprn.plate_syntax import ANY, DIGIT, LETTER, PlateSyntax
 ALPHABET = string.ascii_uppercase + string.digits  # columns 1..36 of a plate CTC matrix
 N_COLS = 1 + len(ALPHABET)
 NEG = -1e9
+MAX_LENGTH_CHANGE = 2  # characters a template may add to or drop from the greedy read
 BLANK_RUN_P = 0.995  # timesteps this surely blank are merged: fewer Viterbi steps, same result
 
 
@@ -203,9 +204,13 @@ def decode_plate(ctc: np.ndarray, syntax: PlateSyntax, params: DecodeParams | No
 
 
 def _groups(syntax: PlateSyntax, greedy: str, params: DecodeParams) -> dict[int, list[tuple[str, float]]]:
+    """Templates to score by slot count, with their log weights; the free reading of the
+    greedy length pays free_penalty_nats. Lengths more than MAX_LENGTH_CHANGE from the
+    greedy read's are not tried."""
     groups: dict[int, list[tuple[str, float]]] = defaultdict(list)
     for t in syntax.templates:
-        groups[len(t)].append((t.slots, 0.0))
+        if not greedy or abs(len(t) - len(greedy)) <= MAX_LENGTH_CHANGE:
+            groups[len(t)].append((t.slots, 0.0))
     if greedy:
         groups[len(greedy)].append((ANY * len(greedy), -params.free_penalty_nats))
     return groups

@@ -27,6 +27,7 @@ from trafficprn.errors import ConfigError
 LETTER, DIGIT, ANY = "L", "D", "*"
 FIELD = "privacy.plate_format"
 AUTO_RENDER = "LLL-DDDD"
+US_RARE_LETTERS = "OIQ"
 
 
 def _german() -> tuple[str, ...]:
@@ -89,6 +90,12 @@ class PlateTemplate:
     region: str = "custom"
 
     @property
+    def rare_letters(self) -> str:
+        """Letters the region's serials mostly leave out (the decoder's glyph prior): O, I
+        and Q in the US, where they would be confused with 0 and 1; none elsewhere."""
+        return US_RARE_LETTERS if self.region == "us" else ""
+
+    @property
     def slots(self) -> str:
         return slots_of(self.pattern)
 
@@ -131,6 +138,11 @@ class PlateSyntax:
         return PlateTemplate(AUTO_RENDER, "us") if self.auto else self.templates[0]
 
     @property
+    def rare_letters(self) -> str:
+        """The free reading's rare letters: the US ones when the syntax holds US templates."""
+        return next((t.rare_letters for t in self.templates if t.rare_letters), "")
+
+    @property
     def lengths(self) -> frozenset[int]:
         return frozenset(len(t) for t in self.templates)
 
@@ -170,7 +182,7 @@ def parse_plate_format(spec: str | Sequence[str] | None, field: str = FIELD) -> 
         if part.lower() in (*PRESETS, "eu", "auto"):
             templates.extend(_region_templates(part.lower()))
             continue
-        if not slots_of(part):
+        if not any(c in (LETTER, DIGIT, ANY) for c in slots_of(part)):
             raise ConfigError(
                 f"plate format {part!r} is neither a template (L letter, D digit, * either, e.g. 'LLL-DDDD') "
                 f"nor a region ({', '.join(regions())})",
@@ -185,12 +197,13 @@ def parse_plate_format(spec: str | Sequence[str] | None, field: str = FIELD) -> 
 
 
 def _unique(templates: Iterable[PlateTemplate]) -> list[PlateTemplate]:
-    """First occurrence of each slot pattern (the same pattern from two regions counts once)."""
-    seen: set[str] = set()
+    """First occurrence of each slot pattern and glyph prior: a pattern two regions share
+    is kept once per prior (US: O, I, Q rare; others: none), so each region reads as its own."""
+    seen: set[tuple[str, str]] = set()
     out = []
     for t in templates:
-        if t.slots not in seen:
-            seen.add(t.slots)
+        if (t.slots, t.rare_letters) not in seen:
+            seen.add((t.slots, t.rare_letters))
             out.append(t)
     return out
 

@@ -13,8 +13,8 @@ timesteps, and two equal neighbours need a blank between them (the CTC rule). So
 - a faint leading or trailing character the argmax dropped (or a spurious one it added)
   is read back in (or left out) when the template's length asks for it.
 
-Glyph priors: letters that plates rarely use (O, I, Q) pay a penalty against the digits
-they look like, once per character. Every template competes with a "free" reading
+Glyph priors: letters a region's serials mostly leave out (US: O, I, Q) pay a penalty
+against the digits they look like, once per character, in that region's templates. Every template competes with a "free" reading
 (any character, the argmax's length) that pays `free_penalty_nats`; when it wins, no
 template fits well enough and the reading's confidence is scaled by `unfit_factor`.
 The defaults were tuned on openalpr/benchmarks `seg_and_ocr/usimages` only
@@ -43,10 +43,9 @@ BLANK_RUN_P = 0.995  # timesteps this surely blank are merged: fewer Viterbi ste
 class DecodeParams:
     """Knobs of the decoder (defaults tuned on the tune set, see the module doc)."""
 
-    rare_letter_nats: float = 1.2  # O, I, Q as letters, against 0, 1, 0
-    free_penalty_nats: float = 2.5
+    rare_letter_nats: float = 1.2  # a template's rare letters (US: O, I, Q), against 0, 1, 0
+    free_penalty_nats: float = 1.0
     unfit_factor: float = 0.6
-    rare_letters: str = "OIQ"
 
 
 @dataclass(frozen=True)
@@ -76,9 +75,10 @@ def _slot_mask(slot: str) -> np.ndarray:
     return mask
 
 
-def _prior(params: DecodeParams) -> np.ndarray:
+def _prior(rare_letters: str, params: DecodeParams) -> np.ndarray:
+    """(N_COLS,) log prior of starting each character: the rare letters pay rare_letter_nats."""
     prior = np.zeros(N_COLS)
-    for ch in params.rare_letters:
+    for ch in rare_letters:
         prior[1 + ALPHABET.index(ch)] = -params.rare_letter_nats
     return prior
 
@@ -105,7 +105,7 @@ def _viterbi(
     `history`, the (blank, char) scores of template 0 at every timestep are appended.
     """
     m, n, _ = allow.shape
-    enter = allow + prior  # starting a character at a slot (prior paid once per character)
+    enter = allow + prior[:, None, :]  # starting a character at a slot (prior paid once per character)
     blank = np.full((m, n + 1), NEG)
     blank[:, 0] = lp[0, 0]
     char = np.full((m, n, N_COLS), NEG)
@@ -137,7 +137,7 @@ def _best_other(char: np.ndarray) -> np.ndarray:
 def _backtrack(lp: np.ndarray, allow: np.ndarray, prior: np.ndarray) -> list[tuple[int, list[int]]]:
     """The best path of one template (allow: (n, N_COLS)): per slot, (column, its timesteps)."""
     history: list[tuple[np.ndarray, np.ndarray]] = []
-    _viterbi(lp, allow[None], prior, history)
+    _viterbi(lp, allow[None], prior[None], history)
     enter = allow + prior
     n = allow.shape[0]
     blank, char = history[-1]
@@ -181,21 +181,22 @@ def decode_plate(ctc: np.ndarray, syntax: PlateSyntax, params: DecodeParams | No
     lp = compress_blanks(ctc)
     if len(lp) == 0:
         return None
-    prior = _prior(params)
     greedy = _greedy(ctc)
-    best: tuple[float, str] | None = None
+    best: tuple[float, _Candidate] | None = None
     for n, items in _groups(syntax, greedy, params).items():
         if n > len(lp):
             continue
-        allow = np.stack([np.stack([_slot_mask(s) for s in slots]) for slots, _ in items])
-        scores = _viterbi(lp, allow, prior) + np.array([w for _, w in items])
+        allow = np.stack([np.stack([_slot_mask(s) for s in c.slots]) for c in items])
+        prior = np.stack([_prior(c.rare_letters, params) for c in items])
+        scores = _viterbi(lp, allow, prior) + np.array([c.weight for c in items])
         i = int(scores.argmax())
         if scores[i] > NEG / 2 and (best is None or scores[i] > best[0]):
-            best = (float(scores[i]), items[i][0])
+            best = (float(scores[i]), items[i])
     if best is None:
         return None
-    score, slots = best
-    path = _backtrack(lp, np.stack([_slot_mask(s) for s in slots]), prior)
+    score, won = best
+    slots = won.slots
+    path = _backtrack(lp, np.stack([_slot_mask(s) for s in slots]), _prior(won.rare_letters, params))
     text = "".join(ALPHABET[c - 1] for c, _ in path)
     char_probs = tuple(float(np.exp(lp[ts, c].max())) for c, ts in path)
     fits = slots != ANY * len(slots) or syntax.matches(text)
@@ -203,14 +204,20 @@ def decode_plate(ctc: np.ndarray, syntax: PlateSyntax, params: DecodeParams | No
     return PlateDecoding(text, confidence, char_probs, score, slots if fits else None)
 
 
-def _groups(syntax: PlateSyntax, greedy: str, params: DecodeParams) -> dict[int, list[tuple[str, float]]]:
-    """Templates to score by slot count, with their log weights; the free reading of the
-    greedy length pays free_penalty_nats. Lengths more than MAX_LENGTH_CHANGE from the
-    greedy read's are not tried."""
-    groups: dict[int, list[tuple[str, float]]] = defaultdict(list)
+@dataclass(frozen=True)
+class _Candidate:
+    slots: str
+    weight: float  # log weight: 0, or -free_penalty_nats for the free reading
+    rare_letters: str
+
+
+def _groups(syntax: PlateSyntax, greedy: str, params: DecodeParams) -> dict[int, list[_Candidate]]:
+    """Templates to score by slot count; the free reading of the greedy length pays
+    free_penalty_nats. Lengths more than MAX_LENGTH_CHANGE from the greedy read's are not tried."""
+    groups: dict[int, list[_Candidate]] = defaultdict(list)
     for t in syntax.templates:
         if not greedy or abs(len(t) - len(greedy)) <= MAX_LENGTH_CHANGE:
-            groups[len(t)].append((t.slots, 0.0))
+            groups[len(t)].append(_Candidate(t.slots, 0.0, t.rare_letters))
     if greedy:
-        groups[len(greedy)].append((ANY * len(greedy), -params.free_penalty_nats))
+        groups[len(greedy)].append(_Candidate(ANY * len(greedy), -params.free_penalty_nats, syntax.rare_letters))
     return groups

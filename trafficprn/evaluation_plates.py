@@ -14,7 +14,9 @@ the OCR backend alone (greedy CTC, plate alphabet), no plate logic.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import itertools
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -24,8 +26,9 @@ import cv2
 import numpy as np
 import yaml
 
-from trafficprn.analytics.ocr import PLATE_ALPHABET, OcrBackend
-from trafficprn.analytics.plates import PlateResult, normalise_plate
+from trafficprn.analytics.ocr import PLATE_ALPHABET, OcrBackend, TextBox, TextRead
+from trafficprn.analytics.plate_decode import DecodeParams
+from trafficprn.analytics.plates import PlateReader, PlateResult, normalise_plate
 from trafficprn.datasets.mirror import GitSnapshot
 from trafficprn.errors import InputError
 
@@ -174,3 +177,72 @@ def format_score(label: str, score: PlateScore) -> str:
         f"{label:<28} exact {score.exact:4d}/{score.n:<4d} {100 * score.rate:5.1f} %   "
         f"median {np.median(ms):6.1f} ms  p95 {np.percentile(ms, 95):6.1f} ms"
     )
+
+
+def region_of(source_id: str) -> str:
+    """The region a manifest set is scored with (its `region` field)."""
+    for src in load_manifest():
+        if src.id == source_id:
+            return src.region
+    raise InputError(f"no plate source {source_id!r} in {MANIFEST}")
+
+
+def real_report(mirror: Path, backend: OcrBackend) -> list[str]:
+    """Exact-match lines per eval set: the raw engine, the reader with `auto` and with the
+    set's region format (one spec per set, never per plate), then pooled over the sets."""
+    sets = load_plate_sets(mirror, role="eval")
+    lines: list[str] = []
+    pooled: dict[str, PlateScore] = {}
+    for sid, samples in sets.items():
+        region = region_of(sid)
+        runs = {"raw": score_plates(raw_reader(backend), samples)}
+        for spec in ("auto", region):
+            reader = PlateReader(spec, backend)
+            reader.warm_up()
+            runs["auto" if spec == "auto" else "region"] = score_plates(reader.read, samples)
+        for kind, score in runs.items():
+            label = f"{region} {kind}" + (f" ({region})" if kind == "region" else "")
+            lines.append(format_score(label, score))
+            pooled[kind] = pooled[kind].merged(score) if kind in pooled else score
+    lines += [format_score(f"pooled {kind}", score) for kind, score in pooled.items()]
+    return lines
+
+
+class CachedBackend:
+    """An OcrBackend that remembers its answers per image: a parameter sweep then reruns
+    the decoder alone (the tune section)."""
+
+    def __init__(self, backend: OcrBackend) -> None:
+        self.inner = backend
+        self.name = f"cached-{backend.name}"
+        self._cache: dict[tuple[str, bytes, tuple[int, ...]], object] = {}
+
+    def _key(self, kind: str, image: np.ndarray) -> tuple[str, bytes, tuple[int, ...]]:
+        return (kind, hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest(), image.shape)
+
+    def detect(self, image_bgr: np.ndarray) -> list[TextBox]:
+        key = self._key("detect", image_bgr)
+        if key not in self._cache:
+            self._cache[key] = self.inner.detect(image_bgr)
+        return self._cache[key]  # type: ignore[return-value]
+
+    def recognise(self, crop_bgr: np.ndarray, alphabet: str | None = PLATE_ALPHABET) -> TextRead:
+        key = self._key(f"recognise:{alphabet}", crop_bgr)
+        if key not in self._cache:
+            self._cache[key] = self.inner.recognise(crop_bgr, alphabet)
+        return self._cache[key]  # type: ignore[return-value]
+
+
+def tune_report(mirror: Path, backend: OcrBackend, specs: Iterable[str] = ("us", "auto")) -> list[str]:
+    """Exact rate on the tune set (role: tune) over a grid of decoder parameters: how the
+    defaults of `plate_decode.DecodeParams` were chosen. Never run on an eval set."""
+    cached = CachedBackend(backend)
+    lines = []
+    for sid, samples in load_plate_sets(mirror, role="tune").items():
+        for spec in specs:
+            for rare, free in itertools.product((0.0, 1.2, 2.5), (0.3, 1.0, 2.5)):
+                params = DecodeParams(rare_letter_nats=rare, free_penalty_nats=free)
+                score = score_plates(PlateReader(spec, cached, params=params).read, samples)
+                lines.append(f"{sid} {spec:<5} rare_letter_nats {rare:3.1f} free_penalty_nats {free:3.1f}  "
+                             f"exact {100 * score.rate:5.1f} %")  # fmt: skip
+    return lines

@@ -131,7 +131,7 @@ def _best_other(char: np.ndarray) -> np.ndarray:
     two = np.take_along_axis(char, order, axis=-1)
     hi = np.where(two[..., 1:] >= two[..., :1], order[..., 1:], order[..., :1])
     top1, top2 = two.max(axis=-1, keepdims=True), two.min(axis=-1, keepdims=True)
-    return np.where(np.arange(char.shape[-1]) == hi, top2, top1)
+    return np.asarray(np.where(np.arange(char.shape[-1]) == hi, top2, top1))
 
 
 def _backtrack(lp: np.ndarray, allow: np.ndarray, prior: np.ndarray) -> list[tuple[int, list[int]]]:

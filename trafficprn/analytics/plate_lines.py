@@ -96,7 +96,7 @@ def _blobs(grey: np.ndarray, dark_text: bool) -> np.ndarray:
         & (area >= 0.12 * w * h)
         & (x > 0) & (y > 0) & (x + w < w_img) & (y + h < h_img)  # touching the border: frame or background
     )  # fmt: skip
-    return np.stack([x, y, w, h], axis=1)[keep].astype(np.float64)
+    return np.asarray(np.stack([x, y, w, h], axis=1)[keep], dtype=np.float64)
 
 
 def _rows(blobs: np.ndarray, crop_hw: tuple[int, int]) -> list[CharRow]:

@@ -42,6 +42,7 @@ __all__ = [
 MIN_CROP_SIDE_PX = 12
 MIN_PLATE_HEIGHT_PX = 6
 ROWS_TRIED = 2  # character rows of a plate crop read before the whole crop
+TALLER = 1.1  # a row whose characters are this much taller is read too, and wins if it fits
 # digit <-> letter confusions, repaired by position. The first four pairs are the classic
 # ones (O/0, I/1, B/8, S/5); the others are common on worn or skewed plates.
 TO_LETTER = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
@@ -235,10 +236,8 @@ class PlateReader:
         if image is None:
             return None
         h, w = image.shape[:2]
-        if 1.3 <= w / h <= 7.0 and h <= 160:  # looks like a plate crop already
-            best = self._read_plate_crop(image)
-        else:
-            best = self._read_vehicle_crop(image)
+        plate_like = 1.3 <= w / h <= 7.0 and h <= 160  # looks like a plate crop already
+        best = self._read_plate_crop(image) if plate_like else self._read_vehicle_crop(image)
         if best is None or best.confidence < self.min_confidence:
             return None
         return best
@@ -310,12 +309,19 @@ class PlateReader:
         fits, the first line read wins (geometry, not confidence or length)."""
         h, w = image.shape[:2]
         first: PlateResult | None = None
-        for row in find_char_rows(image)[:ROWS_TRIED]:
+        rows = find_char_rows(image)[:ROWS_TRIED]
+        fitting: list[tuple[float, PlateResult]] = []
+        for i, row in enumerate(rows):
             x, y, bw, bh = row.box
             got = self._read_line(image[y : y + bh, x : x + bw], _box_quad(row.box))
-            if self._fits(got):
-                return got
+            if got is not None and self._fits(got):
+                fitting.append((row.char_height_px, got))
+                # done unless a later row has clearly taller characters (a number under a slogan)
+                if all(r.char_height_px <= TALLER * row.char_height_px for r in rows[i + 1 :]):
+                    break
             first = first or got
+        if fitting:
+            return max(fitting, key=lambda hr: hr[0])[1]
         if self.detect_fallback:
             for line in rank_plate_lines(self.backend.detect(image), (h, w))[: self.max_candidates]:
                 got = self._read_line(rectify_quad(image, line.box.quad_px), line.box.quad_px)

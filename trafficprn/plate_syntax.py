@@ -138,6 +138,11 @@ class PlateSyntax:
         return PlateTemplate(AUTO_RENDER, "us") if self.auto else self.templates[0]
 
     @property
+    def custom(self) -> bool:
+        """True when every template was written out by the site (no region, no auto)."""
+        return all(t.region == "custom" for t in self.templates)
+
+    @property
     def rare_letters(self) -> str:
         """The free reading's rare letters: the US ones when the syntax holds US templates."""
         return next((t.rare_letters for t in self.templates if t.rare_letters), "")

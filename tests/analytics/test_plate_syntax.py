@@ -45,7 +45,8 @@ def test_auto_is_every_preset_and_eu_every_country() -> None:
     every = {p.replace("-", "") for patterns in PRESETS.values() for p in patterns}
     assert {t.slots for t in auto.templates} == every
     assert {t.region for t in eu.templates} <= set(COUNTRIES)
-    assert len({t.region for t in eu.templates}) >= 20
+    assert {t.slots for t in eu.templates} == {p.replace("-", "") for c in COUNTRIES.values() for p in c}
+    assert len(COUNTRIES) >= 25
     assert set(regions()) >= {"auto", "us", "eu", "br", "de", "fr", "it", "es", "nl", "pl", "gb"}
 
 

@@ -13,9 +13,12 @@ timesteps, and two equal neighbours need a blank between them (the CTC rule). So
 - a faint leading or trailing character the argmax dropped (or a spurious one it added)
   is read back in (or left out) when the template's length asks for it.
 
-Glyph priors: letters a region's serials mostly leave out (US: O, I, Q) pay a penalty
+Glyph confusions: a letter slot may read O, I, B, S, Z, G where the model saw 0, 1, 8, 5,
+2, 6 (and the other way round) at `confusion_nats` per character, however little
+probability the model gave the look-alike itself. Glyph priors: letters a region's serials mostly leave out (US: O, I, Q) pay a penalty
 against the digits they look like, once per character, in that region's templates. Every template competes with a "free" reading
-(any character, the argmax's length) that pays `free_penalty_nats`; when it wins, no
+(any character, the argmax's length) that pays `free_penalty_nats` (more where the site
+wrote its own templates out); when it wins, no
 template fits well enough and the reading's confidence is scaled by `unfit_factor`.
 The defaults were tuned on openalpr/benchmarks `seg_and_ocr/usimages` only
 (`benchmarks/bench_plates.py --sections tune`), never on an evaluation set.
@@ -36,7 +39,8 @@ ALPHABET = string.ascii_uppercase + string.digits  # columns 1..36 of a plate CT
 N_COLS = 1 + len(ALPHABET)
 NEG = -1e9
 MAX_LENGTH_CHANGE = 2  # characters a template may add to or drop from the greedy read
-BLANK_RUN_P = 0.995  # timesteps this surely blank are merged: fewer Viterbi steps, same result
+BLANK_RUN_P = 0.995
+CONFUSIONS = ("O0", "I1", "B8", "S5", "Z2", "G6")  # glyphs plates draw alike  # timesteps this surely blank are merged: fewer Viterbi steps, same result
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,13 @@ class DecodeParams:
 
     rare_letter_nats: float = 1.2  # a template's rare letters (US: O, I, Q), against 0, 1, 0
     free_penalty_nats: float = 1.0
+    # the site wrote its templates out: a reading outside them needs far more evidence
+    # (a chosen value, not tuned: e^4 ~ 55 times the probability)
+    custom_free_penalty_nats: float = 4.0
     unfit_factor: float = 0.6
+    # a look-alike may stand in for its partner at this cost (the model often gives the
+    # other glyph almost nothing: 0 at 0.93, O at 1e-4)
+    confusion_nats: float = 1.5
 
 
 @dataclass(frozen=True)
@@ -81,6 +91,17 @@ def _prior(rare_letters: str, params: DecodeParams) -> np.ndarray:
     for ch in rare_letters:
         prior[1 + ALPHABET.index(ch)] = -params.rare_letter_nats
     return prior
+
+
+def with_confusions(lp: np.ndarray, cost_nats: float) -> np.ndarray:
+    """Log-probs where each glyph of a look-alike pair gets at least its partner's, less
+    cost_nats: a letter slot can read the O the model called 0, at a price."""
+    out = lp.copy()
+    for a, b in CONFUSIONS:
+        ia, ib = 1 + ALPHABET.index(a), 1 + ALPHABET.index(b)
+        out[:, ia] = np.maximum(lp[:, ia], lp[:, ib] - cost_nats)
+        out[:, ib] = np.maximum(lp[:, ib], lp[:, ia] - cost_nats)
+    return out
 
 
 def compress_blanks(ctc: np.ndarray) -> np.ndarray:
@@ -181,6 +202,7 @@ def decode_plate(ctc: np.ndarray, syntax: PlateSyntax, params: DecodeParams | No
     lp = compress_blanks(ctc)
     if len(lp) == 0:
         return None
+    lp = with_confusions(lp, params.confusion_nats)
     greedy = _greedy(ctc)
     best: tuple[float, _Candidate] | None = None
     for n, items in _groups(syntax, greedy, params).items():
@@ -219,5 +241,6 @@ def _groups(syntax: PlateSyntax, greedy: str, params: DecodeParams) -> dict[int,
         if not greedy or abs(len(t) - len(greedy)) <= MAX_LENGTH_CHANGE:
             groups[len(t)].append(_Candidate(t.slots, 0.0, t.rare_letters))
     if greedy:
-        groups[len(greedy)].append(_Candidate(ANY * len(greedy), -params.free_penalty_nats, syntax.rare_letters))
+        penalty = params.custom_free_penalty_nats if syntax.custom else params.free_penalty_nats
+        groups[len(greedy)].append(_Candidate(ANY * len(greedy), -penalty, syntax.rare_letters))
     return groups

@@ -40,7 +40,7 @@ N_COLS = 1 + len(ALPHABET)
 NEG = -1e9
 MAX_LENGTH_CHANGE = 2  # characters a template may add to or drop from the greedy read
 BLANK_RUN_P = 0.995
-CONFUSIONS = ("O0", "I1", "B8", "S5", "Z2", "G6")  # glyphs plates draw alike  # timesteps this surely blank are merged: fewer Viterbi steps, same result
+CONFUSIONS = (("O", "0"), ("I", "1"), ("B", "8"), ("S", "5"), ("Z", "2"), ("G", "6"))  # glyphs drawn alike  # timesteps this surely blank are merged: fewer Viterbi steps, same result
 
 
 @dataclass(frozen=True)

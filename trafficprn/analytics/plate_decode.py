@@ -56,6 +56,7 @@ class DecodeParams:
     # a look-alike may stand in for its partner at this cost (the model often gives the
     # other glyph almost nothing: 0 at 0.93, O at 1e-4)
     confusion_nats: float = 1.5
+    length_change_nats: float = 0.0  # per character a template adds to or drops from the argmax read
 
 
 @dataclass(frozen=True)
@@ -238,8 +239,9 @@ def _groups(syntax: PlateSyntax, greedy: str, params: DecodeParams) -> dict[int,
     free_penalty_nats. Lengths more than MAX_LENGTH_CHANGE from the greedy read's are not tried."""
     groups: dict[int, list[_Candidate]] = defaultdict(list)
     for t in syntax.templates:
-        if not greedy or abs(len(t) - len(greedy)) <= MAX_LENGTH_CHANGE:
-            groups[len(t)].append(_Candidate(t.slots, 0.0, t.rare_letters))
+        change = abs(len(t) - len(greedy))
+        if not greedy or change <= MAX_LENGTH_CHANGE:
+            groups[len(t)].append(_Candidate(t.slots, -params.length_change_nats * change, t.rare_letters))
     if greedy:
         penalty = params.custom_free_penalty_nats if syntax.custom else params.free_penalty_nats
         groups[len(greedy)].append(_Candidate(ANY * len(greedy), -penalty, syntax.rare_letters))

@@ -43,6 +43,7 @@ MIN_CROP_SIDE_PX = 12
 MIN_PLATE_HEIGHT_PX = 6
 ROWS_TRIED = 2  # character rows of a plate crop read before the whole crop
 TALLER = 1.1  # a row whose characters are this much taller is read too, and wins if it fits
+NUMBER_SIZED = 0.3  # characters at least this share of a plate crop's height can be its number
 # digit <-> letter confusions, repaired by position. The first four pairs are the classic
 # ones (O/0, I/1, B/8, S/5); the others are common on worn or skewed plates.
 TO_LETTER = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
@@ -236,7 +237,7 @@ class PlateReader:
         if image is None:
             return None
         h, w = image.shape[:2]
-        plate_like = 1.3 <= w / h <= 7.0 and h <= 160  # looks like a plate crop already
+        plate_like = 1.3 <= w / h <= 7.0 and (h <= 160 or w / h >= 1.8)  # looks like a plate crop already
         best = self._read_plate_crop(image) if plate_like else self._read_vehicle_crop(image)
         if best is None or best.confidence < self.min_confidence:
             return None
@@ -304,32 +305,33 @@ class PlateReader:
     def _read_plate_crop(self, image: np.ndarray) -> PlateResult | None:
         """A crop that is already a plate: its rows of characters are found by geometry
         (`plate_lines.find_char_rows`: tallest characters, number-like, near the middle)
-        and the first is read; the next, (detect_fallback) the text detector's lines ranked
-        the same way, and the whole crop only while nothing fits the syntax. When nothing
-        fits, the first line read wins (geometry, not confidence or length)."""
+        and read in that order (the text detector's lines when no row is found), then the
+        whole crop, until a read fits the syntax. When none fits: the first row's read if
+        its characters are number-sized, else the whole crop's (geometry, never the
+        longest or most confident text)."""
         h, w = image.shape[:2]
-        first: PlateResult | None = None
         rows = find_char_rows(image)[:ROWS_TRIED]
-        fitting: list[tuple[float, PlateResult]] = []
+        reads: list[tuple[float, PlateResult]] = []  # (character height / crop height, read)
         for i, row in enumerate(rows):
             x, y, bw, bh = row.box
             got = self._read_line(image[y : y + bh, x : x + bw], _box_quad(row.box))
-            if got is not None and self._fits(got):
-                fitting.append((row.char_height_px, got))
-                # done unless a later row has clearly taller characters (a number under a slogan)
-                if all(r.char_height_px <= TALLER * row.char_height_px for r in rows[i + 1 :]):
-                    break
-            first = first or got
+            if got is not None:
+                reads.append((row.char_height_px / h, got))
+            # done unless a later row has clearly taller characters (a number under a slogan)
+            if self._fits(got) and all(r.char_height_px <= TALLER * row.char_height_px for r in rows[i + 1 :]):
+                break
+        fitting = [hr for hr in reads if self._fits(hr[1])]
         if fitting:
             return max(fitting, key=lambda hr: hr[0])[1]
-        if self.detect_fallback:
+        if not rows and self.detect_fallback:
             for line in rank_plate_lines(self.backend.detect(image), (h, w))[: self.max_candidates]:
                 got = self._read_line(rectify_quad(image, line.box.quad_px), line.box.quad_px)
                 if self._fits(got):
                     return got
-                first = first or got
         whole = self._read_line(image, None)
-        return whole if first is None or self._fits(whole) else first
+        if self._fits(whole) or not reads or reads[0][0] < NUMBER_SIZED:
+            return whole
+        return reads[0][1]
 
     def _read_vehicle_crop(self, image: np.ndarray) -> PlateResult | None:
         """A vehicle: plate-like text lines in its lower part, the first that fits wins."""

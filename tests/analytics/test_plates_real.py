@@ -13,7 +13,14 @@ import pytest
 from trafficprn.analytics.ocr import RapidOcrBackend
 from trafficprn.analytics.plates import PlateReader
 from trafficprn.errors import InputError
-from trafficprn.evaluation_plates import PlateSample, load_plate_sets, raw_reader, region_of, score_plates
+from trafficprn.evaluation_plates import (
+    PlateSample,
+    load_manifest,
+    load_plate_sets,
+    raw_reader,
+    region_of,
+    score_plates,
+)
 
 MIRROR = Path(os.environ.get("TRAFFICPRN_MIRROR", "/work/.mirror"))
 STATES = ["ALABAMA", "ALASKA", "ARIZONA", "ARKANSAS", "CALIFORNIA", "COLORADO", "CONNECTICUT", "DELAWARE", "FLORIDA", "GEORGIA", "HAWAII", "IDAHO", "ILLINOIS", "INDIANA", "IOWA", "KANSAS", "KENTUCKY", "LOUISIANA", "MAINE", "MARYLAND", "MASSACHUSETTS", "MICHIGAN", "MINNESOTA", "MISSISSIPPI", "MISSOURI", "MONTANA", "NEBRASKA", "NEVADA", "NEWHAMPSHIRE", "NEWJERSEY", "NEWMEXICO", "NEWYORK", "OHIO", "OKLAHOMA", "OREGON", "PENNSYLVANIA", "TEXAS", "UTAH", "VERMONT", "VIRGINIA", "WASHINGTON", "WISCONSIN", "WYOMING"]
@@ -57,3 +64,15 @@ def test_regression_on_part_of_the_eval_sets(backend: RapidOcrBackend, set_id: s
     auto = score_plates(PlateReader("auto", backend).read, samples)
     assert region.exact >= raw.exact - 1, region.rows
     assert region.rate >= 0.7 and auto.rate >= 0.65, (region.rows, auto.rows)
+
+
+def test_manifest_keeps_tune_and_eval_apart() -> None:
+    """plates.yaml: one tune set; the eval sets are other folders of the source, each with a region."""
+    sources = load_manifest()
+    tune = [s for s in sources if s.role == "tune"]
+    evals = [s for s in sources if s.role == "eval"]
+    assert [s.id for s in tune] == ["openalpr-usimages"]
+    assert len(evals) >= 3 and {s.region for s in evals} >= {"us", "eu", "br"}
+    for s in evals:
+        assert not s.path.startswith(tune[0].path) and not tune[0].path.startswith(s.path)
+        assert s.licence and s.commit == tune[0].commit

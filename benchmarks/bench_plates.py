@@ -17,6 +17,11 @@ Sections:
   boxes as detections plus the PRN graph's compute per frame, with and without plates.
 - sim: colour accuracy and plate exact-read rate per vehicle on sim scenes (pole and
   fisheye cameras), against the vehicle's largest plate width in the frame.
+- real (not in the default set; needs the openalpr/benchmarks mirror, --mirror): exact
+  reads on real photographs with the plate box given (trafficprn/datasets/plates.yaml
+  eval sets, never tuned on), per region with `auto` and with the region's format, pooled,
+  ms per read (median, p95), and the raw OCR engine on the same crops in the same run.
+- tune: the decoder's parameter grid on the tune set (seg_and_ocr/usimages) only.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ from trafficprn.analytics.plates import (  # noqa: E402
     normalise_plate,
     plate_crop_quality,
 )
+from trafficprn.evaluation_plates import real_report, tune_report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTHS_PX = (40, 60, 80, 100, 140)
@@ -455,13 +461,21 @@ def main() -> None:
     ap.add_argument("--scene", action="append", default=[], help="existing sim scene folder(s) for 'sim'")
     ap.add_argument("--seconds", type=int, default=60, help="sim seconds per generated scene")
     ap.add_argument("--crop-max-px", type=int, default=256, help="VehicleCropper max_side_px (pipeline default 256)")
+    ap.add_argument("--mirror", type=Path, default=Path("/work/.mirror"), help="git mirrors for 'real' and 'tune'")
     args = ap.parse_args()
     sections = set(args.sections.split(","))
-    reader = PlateReader("LLL-DDDD", RapidOcrBackend(threads=1))
+    backend = RapidOcrBackend(threads=1)
+    reader = PlateReader("LLL-DDDD", backend)
     reader.warm_up()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"cores: {os.cpu_count()}, load average at start: {load:.1f} (other work on the machine inflates times)")
     print("OCR: rapidocr PP-OCRv6 small det+rec on onnxruntime, 1 thread")
+    if "real" in sections:
+        print("== real photographs, plate box given (eval sets, never tuned on)")
+        print("\n".join(real_report(args.mirror, backend)))
+    if "tune" in sections:
+        print("== decoder parameters on the tune set")
+        print("\n".join(tune_report(args.mirror, backend)))
     with tempfile.TemporaryDirectory() as tmp_str:
         tmp = Path(tmp_str)
         if "speed" in sections:

@@ -164,7 +164,7 @@ site:
 
 privacy:
   plates: hash                   # off | hash | clear (hash: HMAC-SHA256 with TRAFFICPRN_PLATE_SECRET)
-  plate_format: "LLL-DDDD"       # L letter, D digit, anything else literal
+  plate_format: auto             # a template (L letter, D digit, * either), a list, a region (us, eu, br, de, ...) or auto
   retention_days: {{passages: 400, plates: 30}}
 
 cameras:

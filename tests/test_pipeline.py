@@ -54,7 +54,7 @@ class FixedPlateReader:
     """A plate reader that reads one fixed text: the OCR itself is tested in test_plates;
     here the fuser, the privacy hash and the pipeline's wiring are under test."""
 
-    format = None  # no plate format to fit
+    fused_length = None  # no single plate length: fusion votes on the heaviest
 
     def __init__(self) -> None:
         self.crops = 0

@@ -21,6 +21,8 @@ from trafficprn.config_outputs import MqttTls as MqttTls
 from trafficprn.config_outputs import OutputsSection
 from trafficprn.config_outputs import WebhookOutput as WebhookOutput
 from trafficprn.errors import ConfigError
+from trafficprn.plate_syntax import FIELD as PLATE_FIELD
+from trafficprn.plate_syntax import parse_plate_format
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Point = tuple[FiniteFloat, FiniteFloat]
@@ -70,13 +72,23 @@ class PrivacySection(_Model):
     plates: Literal["off", "hash", "clear"] = Field(
         "hash", title="Plate mode", description="off: no plates; hash: HMAC-SHA256 keyed; clear: plain text."
     )
-    plate_format: str = Field(
-        "LLL-DDDD",
-        min_length=1,
+    plate_format: str | list[str] = Field(
+        "auto",
         title="Plate format",
-        description="L letter, D digit, anything else literal; used by the sim and OCR repair.",
+        description="Plate syntax: a template (L letter, D digit, * either, e.g. LLL-DDDD), a list of "
+        "them, a region (us, eu, br, de, fr, ...) or auto (every preset); none: keep raw reads. The reader "
+        "decodes plates under it; the sim renders the first template.",
     )
     retention_days: RetentionDays = Field(default_factory=RetentionDays, title="Retention", description="Purge ages.")
+
+    @field_validator("plate_format")
+    @classmethod
+    def _plate_syntax(cls, v: str | list[str]) -> str | list[str]:
+        try:
+            parse_plate_format(v)
+        except ConfigError as exc:  # pydantic names the field (privacy.plate_format)
+            raise ValueError(str(exc).removeprefix(f"{PLATE_FIELD}: ")) from None
+        return v
 
 
 # ---------------------------------------------------------------- lenses

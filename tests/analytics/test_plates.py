@@ -309,3 +309,16 @@ def test_fuser_with_real_ocr_over_a_track(reader: PlateReader) -> None:
         result = fuser.result(5, wait_s=10.0)
         assert fuser.stats.submitted <= 6
     assert result is not None and result.text == normalise_plate(text)
+
+
+def test_plate_cli_batch_with_a_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`trafficprn plate --batch FILE --format SPEC --json`: one JSON line per image."""
+    import json
+
+    from trafficprn.cli import main
+
+    batch = tmp_path / "plates.txt"
+    batch.write_text(f"{DATA / 'real_plate_AD799KB.png'}\n# a comment\n{DATA / 'real_car_5AU5341.jpg'}\n")
+    assert main(["plate", "--batch", str(batch), "--format", "LL-DDD-LL, cz", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == ["AD799KB", "5AU5341"]

@@ -27,8 +27,10 @@ def register(subparsers: Any) -> None:
     plate.add_argument("image", nargs="?", help="image file (a vehicle or a plate crop)")
     plate.add_argument("--box", help=BOX_HELP)
     plate.add_argument("--batch", metavar="FILE", help="read many: lines 'IMAGE [x y w h]', one JSON per line")
-    plate.add_argument("--format", dest="plate_format", default=None,
-                       help="plate template, L letter, D digit (e.g. LLL-DDDD); repairs O/0, I/1, B/8, S/5")  # fmt: skip
+    plate.add_argument("--format", dest="plate_format", default="auto",
+                       help="plate syntax: a template (L letter, D digit, * either, e.g. LLL-DDDD), several "
+                            "separated by commas, a region (us, eu, br, de, fr, ...), auto (default: every "
+                            "preset) or none (raw reads)")  # fmt: skip
     plate.add_argument("--backend", default="rapidocr", choices=["rapidocr", "paddleocr"], help="OCR backend")
     plate.add_argument("--json", action="store_true", help="print JSON")
     plate.set_defaults(func=_plate)

@@ -54,12 +54,17 @@ class TextRead:
     char_confidences: probability of each character of `text`.
     candidates: per character, up to TOP_K (char, probability) pairs, best first; empty
     when the backend cannot tell (e.g. paddleocr).
+    ctc: the recogniser's per-timestep probabilities (T, 1 + 36): column 0 the CTC blank
+    plus every symbol outside PLATE_ALPHABET (separators, punctuation), then A-Z, 0-9 (upper
+    and lower case summed); None when the backend cannot give them. The plate decoder
+    (`plate_decode`) reads plates from this matrix under the plate syntax.
     """
 
     text: str
     confidence: float
     char_confidences: tuple[float, ...] = ()
     candidates: tuple[tuple[tuple[str, float], ...], ...] = field(default=())
+    ctc: np.ndarray | None = field(default=None, compare=False, repr=False)
 
 
 class OcrBackend(Protocol):
@@ -126,6 +131,7 @@ class RapidOcrBackend:
         self._det: Any = None
         self._rec: Any = None
         self._characters: list[str] = []
+        self._plate_columns: tuple[np.ndarray, np.ndarray] | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ sessions (lazy)
@@ -157,8 +163,29 @@ class RapidOcrBackend:
             self._det_post = DBPostProcess(
                 thresh=0.3, box_thresh=0.5, max_candidates=100, unclip_ratio=1.6, use_dilation=True
             )
+            self._plate_columns = self._plate_column_map()
             self._det = det
             self._rec = rec
+
+    def _plate_column_map(self) -> tuple[np.ndarray, np.ndarray]:
+        """(model class indices, their PLATE_ALPHABET column 1..36) for the plate symbols."""
+        src, dst = [], []
+        for i, ch in enumerate(self._characters):
+            if i > 0 and len(ch) == 1 and ch.upper() in PLATE_ALPHABET:
+                src.append(i)
+                dst.append(1 + PLATE_ALPHABET.index(ch.upper()))
+        return np.array(src, dtype=np.intp), np.array(dst, dtype=np.intp)
+
+    def plate_probs(self, probs: np.ndarray) -> np.ndarray:
+        """(T, C) model probabilities -> (T, 37): blank and non-plate symbols, A-Z, 0-9."""
+        self._load()
+        if self._plate_columns is None:
+            raise DependencyError(f"OCR model {self.rec_path} has no character table; {RAPIDOCR_INSTALL}")
+        src, dst = self._plate_columns
+        out = np.zeros((probs.shape[0], 1 + len(PLATE_ALPHABET)), dtype=np.float64)
+        np.add.at(out.T, dst, probs[:, src].T.astype(np.float64))
+        out[:, 0] = np.clip(1.0 - out[:, 1:].sum(axis=1), 1e-12, 1.0)
+        return out
 
     def _alphabet_mask(self, alphabet: str | None, n_classes: int) -> np.ndarray:
         mask = np.zeros(n_classes, dtype=bool)
@@ -201,7 +228,10 @@ class RapidOcrBackend:
         # ~200 px wide at height 48, and padding cost ~1.6x the time for the same reads.
         tensor = (resized.astype(np.float32).transpose(2, 0, 1) / 127.5 - 1.0)[None]
         probs = self._rec.run(None, {self._rec.get_inputs()[0].name: tensor})[0][0]  # (T, C)
-        return self._decode(probs, alphabet)
+        read = self._decode(probs, alphabet)
+        if alphabet != PLATE_ALPHABET:
+            return read
+        return TextRead(read.text, read.confidence, read.char_confidences, read.candidates, self.plate_probs(probs))
 
     def _decode(self, probs: np.ndarray, alphabet: str | None) -> TextRead:
         """Greedy CTC decode over the allowed symbols, with per-character candidates."""

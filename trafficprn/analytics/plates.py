@@ -1,36 +1,49 @@
-"""Licence-plate reading: find the plate in a vehicle crop, read it, repair it by the
-site's plate format, and fuse reads over a track without stalling the frame loop.
+"""Licence-plate reading: find the plate in a vehicle or plate crop, pick its number line,
+and decode it under the site's plate syntax.
 
 - `PlateReader(plate_format, backend).read(crop_bgr) -> PlateResult | None`
-- `TrackPlateFuser(reader, ...)`: `.offer(track_id, crop, quality)` from the frame loop,
-  reads run on a bounded thread pool; `.result(track_id)` votes per character.
-- `normalise_plate`, `PlateFormat.fit`, `fuse_reads` are pure and tested on their own.
+- the syntax (`trafficprn.plate_syntax`): a template, a list, a region or `auto`;
+- decoding (`plate_decode`): the recogniser's CTC probabilities under the templates;
+  `PlateFormat.fit` repairs a bare text read (backends without CTC probabilities);
+- the number line among several (`plate_lines`); multi-frame fusion (`plate_fusion`,
+  re-exported here: `TrackPlateFuser`, `fuse_reads`, `PlateResult`).
 
-Plate format: `L` a letter, `D` a digit, any other letter or digit a literal, anything
-else (``-``, space) a separator that normalisation strips. "LLL-DDDD" -> 7 slots.
+Template: `L` a letter, `D` a digit, `*` either, any other letter or digit a literal,
+anything else (``-``, space) a separator that normalisation strips: "LLL-DDDD" has 7 slots.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from trafficprn.analytics.ocr import PLATE_ALPHABET, OcrBackend, TextBox, TextRead, make_backend
-from trafficprn.errors import ConfigError, InputError
+from trafficprn.analytics.plate_decode import DecodeParams, decode_plate
+from trafficprn.analytics.plate_fusion import FuserStats, PlateResult, TrackPlateFuser, fuse_reads
+from trafficprn.analytics.plate_lines import find_char_rows, line_shape, rank_plate_lines
+from trafficprn.errors import ConfigError
+from trafficprn.plate_syntax import ANY, PlateSyntax, parse_plate_format
 
-log = logging.getLogger(__name__)
+__all__ = [
+    "FuserStats",
+    "PlateFormat",
+    "PlateReader",
+    "PlateResult",
+    "TrackPlateFuser",
+    "fuse_reads",
+    "normalise_plate",
+    "plate_crop_quality",
+    "rectify_quad",
+]
 
 MIN_CROP_SIDE_PX = 12
 MIN_PLATE_HEIGHT_PX = 6
+ROWS_TRIED = 2  # character rows of a plate crop read before the whole crop
+TALLER = 1.1  # a row whose characters are this much taller is read too, and wins if it fits
+NUMBER_SIZED = 0.3  # characters at least this share of a plate crop's height can be its number
 # digit <-> letter confusions, repaired by position. The first four pairs are the classic
 # ones (O/0, I/1, B/8, S/5); the others are common on worn or skewed plates.
 TO_LETTER = {"0": "O", "1": "I", "8": "B", "5": "S", "2": "Z", "6": "G", "4": "A", "7": "T"}
@@ -38,40 +51,28 @@ TO_DIGIT = {"O": "0", "Q": "0", "D": "0", "U": "0", "I": "1", "L": "1", "J": "1"
             "G": "6", "A": "4", "T": "7"}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class PlateResult:
-    """A plate read. text: normalised (A-Z, 0-9); confidence in [0, 1].
-
-    char_confidences: per character of text; reads: how many reads were fused into it;
-    quad_px: (4, 2) plate corners in the crop's px when the reader located it.
-    """
-
-    text: str
-    confidence: float
-    char_confidences: tuple[float, ...] = ()
-    reads: int = 1
-    quad_px: np.ndarray | None = field(default=None, compare=False, repr=False)
-
-    def to_dict(self) -> dict[str, object]:
-        return {"text": self.text, "confidence": round(float(self.confidence), 4)}
-
-
 def normalise_plate(text: str) -> str:
     """Upper-case and keep only A-Z and 0-9: 'abc-12 34' -> 'ABC1234'."""
     return re.sub(r"[^A-Z0-9]", "", text.upper())
 
 
-@dataclass(frozen=True)
 class PlateFormat:
-    """A plate template: slots 'L' (letter), 'D' (digit) or a literal character."""
+    """A plate template: slots 'L' (letter), 'D' (digit), '*' (either) or a literal."""
 
-    template: str
+    def __init__(self, template: str) -> None:
+        self.template = template
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PlateFormat) and other.template == self.template
+
+    def __hash__(self) -> int:
+        return hash(self.template)
 
     @classmethod
     def parse(cls, template: str | None) -> PlateFormat | None:
         if template is None or template == "":
             return None
-        slots = "".join(c for c in template.upper() if c.isalnum())
+        slots = "".join(c for c in template.upper() if c.isalnum() or c == ANY)
         if not slots:
             raise ConfigError(
                 f"plate format {template!r} has no L/D slots; expected e.g. 'LLL-DDDD'", field="plate_format"
@@ -118,6 +119,9 @@ class PlateFormat:
             elif slot == "D":
                 want = str.isdigit
                 mapped = TO_DIGIT.get(ch)
+            elif slot == ANY:
+                want = str.isalnum
+                mapped = None
             else:
                 want = slot.__eq__
                 mapped = slot if ch in (slot, TO_LETTER.get(slot), TO_DIGIT.get(slot)) else None
@@ -160,10 +164,9 @@ def rectify_quad(image_bgr: np.ndarray, quad_px: np.ndarray, pad: float = 0.08) 
     return cv2.warpPerspective(image_bgr, m, (w_px, h_px), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def _line_shape(quad_px: np.ndarray) -> tuple[float, float]:
-    """(width, height) in px of a text-line quad, width along its long side."""
-    (_, _), (a, b), _ = cv2.minAreaRect(np.asarray(quad_px, dtype=np.float32))
-    return (max(a, b), min(a, b))
+def _box_quad(box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]], dtype=np.float64)
 
 
 def plate_contrast(crop_bgr: np.ndarray) -> float:
@@ -188,24 +191,37 @@ def plate_crop_quality(crop_bgr: np.ndarray) -> float:
 class PlateReader:
     """Reads one plate from a vehicle crop or a plate crop.
 
-    plate_format: the site's template ("LLL-DDDD"); None or "" accepts any 4-10 character
-    read without repair. backend: "rapidocr" (default), "paddleocr", or an OcrBackend.
-    min_confidence: reads below it are "no plate".
+    plate_format: a syntax spec (`trafficprn.plate_syntax`): a template ("LLL-DDDD"), a
+    list, a region ("us", "eu", "de", "br", ...) or "auto" (default: every preset); None,
+    "" or "none" accept any 4-10 character read as it is. backend: "rapidocr" (default),
+    "paddleocr", or an OcrBackend. min_confidence: reads below it are "no plate".
     """
 
     def __init__(
         self,
-        plate_format: str | None = "LLL-DDDD",
+        plate_format: str | Sequence[str] | None = "auto",
         backend: str | OcrBackend = "rapidocr",
         *,
         threads: int = 1,
         min_confidence: float = 0.5,
         max_candidates: int = 3,
+        params: DecodeParams | None = None,
+        detect_fallback: bool = True,
     ) -> None:
-        self.format = PlateFormat.parse(plate_format)
+        self.syntax: PlateSyntax | None = parse_plate_format(plate_format, field="plate_format")
+        self.formats = [PlateFormat(t.slots) for t in self.syntax.templates] if self.syntax else []
         self.backend: OcrBackend = make_backend(backend, threads=threads) if isinstance(backend, str) else backend
         self.min_confidence = min_confidence
         self.max_candidates = max_candidates
+        self.params = params or DecodeParams()
+        self.detect_fallback = detect_fallback
+
+    @property
+    def fused_length(self) -> int | None:
+        """The plate length fusion votes on: the syntax's only length, else None (heaviest)."""
+        if self.syntax is None or len(self.syntax.lengths) != 1:
+            return None
+        return next(iter(self.syntax.lengths))
 
     # ------------------------------------------------------------ public
     def warm_up(self) -> None:
@@ -221,44 +237,54 @@ class PlateReader:
         if image is None:
             return None
         h, w = image.shape[:2]
-        best: PlateResult | None = None
-        if 1.3 <= w / h <= 7.0 and h <= 160:  # looks like a plate crop already
-            best = self._better(best, self._read_line(image, None))
-            if best is not None and best.confidence >= 0.9:
-                return best
-        top = 0 if best is not None or w / h >= 1.3 and h <= 160 else int(h * 0.3)
-        region = image[top:]
-        for box in self._plate_boxes(region)[: self.max_candidates]:
-            quad = box.quad_px + np.array([0.0, top])
-            line = rectify_quad(image, quad)
-            best = self._better(best, self._read_line(line, quad))
+        plate_like = 1.3 <= w / h <= 7.0 and (h <= 160 or w / h >= 1.8)  # looks like a plate crop already
+        best = self._read_plate_crop(image) if plate_like else self._read_vehicle_crop(image)
         if best is None or best.confidence < self.min_confidence:
             return None
         return best
 
     def read_read(self, read: TextRead) -> PlateResult | None:
-        """Normalise and repair a raw OCR read; None when it cannot be a plate."""
+        """Decode a raw OCR read under the syntax; None when it cannot be a plate.
+
+        With the recogniser's CTC probabilities, the constrained decoder reads it
+        (`plate_decode`); with text alone, `PlateFormat.fit` repairs it by position. A
+        read that fits no template keeps its text at a lower confidence.
+        """
+        if self.syntax is not None and read.ctc is not None:
+            decoded = decode_plate(read.ctc, self.syntax, self.params)
+            if decoded is None or not 2 <= len(decoded.text) <= 10:
+                return None
+            return PlateResult(decoded.text, decoded.confidence, decoded.char_probs)
         text = normalise_plate(read.text)
         if len(text) != len(read.text):  # keep candidates aligned with text
             read = TextRead(text, read.confidence, read.char_confidences[: len(text)], read.candidates[: len(text)])
-        if self.format is None:
-            if not 4 <= len(text) <= 10:
-                return None
-            return PlateResult(text, read.confidence, read.char_confidences)
-        fitted = self.format.fit_at(read)
-        if fitted is None:
+        fitted = self._fit_text(read)
+        if fitted is not None:
+            return fitted
+        if not 4 <= len(text) <= 10:
             return None
-        fixed, repairs, start = fitted
+        factor = 1.0 if self.syntax is None else self.params.unfit_factor
+        return PlateResult(text, read.confidence * factor, read.char_confidences)
+
+    # ------------------------------------------------------------ internals
+    def _fit_text(self, read: TextRead) -> PlateResult | None:
+        """The template fit with the fewest repairs (text-only backends)."""
+        best: tuple[str, int, int] | None = None
+        for fmt in self.formats:
+            got = fmt.fit_at(read)
+            if got is not None and (best is None or got[1] < best[1]):
+                best = got
+        if best is None:
+            return None
+        fixed, repairs, start = best
         confs = list(read.char_confidences) or [read.confidence] * len(read.text)
         window = confs[start : start + len(fixed)]
-        # each repaired or dropped character costs confidence
-        penalty = 0.9**repairs
+        penalty = 0.9**repairs  # each repaired or dropped character costs confidence
         char_conf = tuple(
             float(c) * (1.0 if a == b else 0.8) for c, a, b in zip(window, read.text[start:], fixed, strict=False)
         )
         return PlateResult(fixed, float(np.mean(char_conf)) * penalty, char_conf)
 
-    # ------------------------------------------------------------ internals
     @staticmethod
     def _as_image(crop_bgr: np.ndarray | None) -> np.ndarray | None:
         if crop_bgr is None or not isinstance(crop_bgr, np.ndarray) or crop_bgr.size == 0:
@@ -273,11 +299,58 @@ class PlateReader:
             return None
         return crop_bgr if crop_bgr.dtype == np.uint8 else np.clip(crop_bgr, 0, 255).astype(np.uint8)
 
+    def _fits(self, result: PlateResult | None) -> bool:
+        return result is not None and (self.syntax is None or self.syntax.matches(result.text))
+
+    def _read_plate_crop(self, image: np.ndarray) -> PlateResult | None:
+        """A crop that is already a plate: its rows of characters are found by geometry
+        (`plate_lines.find_char_rows`: tallest characters, number-like, near the middle)
+        and read in that order (the text detector's lines when no row is found), then the
+        whole crop, until a read fits the syntax. When none fits: the first row's read if
+        its characters are number-sized, else the whole crop's (geometry, never the
+        longest or most confident text)."""
+        h, w = image.shape[:2]
+        rows = find_char_rows(image)[:ROWS_TRIED]
+        reads: list[tuple[float, PlateResult]] = []  # (character height / crop height, read)
+        for i, row in enumerate(rows):
+            x, y, bw, bh = row.box
+            got = self._read_line(image[y : y + bh, x : x + bw], _box_quad(row.box))
+            if got is not None:
+                reads.append((row.char_height_px / h, got))
+            # done unless a later row has clearly taller characters (a number under a slogan)
+            if self._fits(got) and all(r.char_height_px <= TALLER * row.char_height_px for r in rows[i + 1 :]):
+                break
+        fitting = [hr for hr in reads if self._fits(hr[1])]
+        if fitting:
+            return max(fitting, key=lambda hr: hr[0])[1]
+        if not rows and self.detect_fallback:
+            for line in rank_plate_lines(self.backend.detect(image), (h, w))[: self.max_candidates]:
+                got = self._read_line(rectify_quad(image, line.box.quad_px), line.box.quad_px)
+                if self._fits(got):
+                    return got
+        whole = self._read_line(image, None)
+        if self._fits(whole) or not reads or reads[0][0] < NUMBER_SIZED:
+            return whole
+        return reads[0][1]
+
+    def _read_vehicle_crop(self, image: np.ndarray) -> PlateResult | None:
+        """A vehicle: plate-like text lines in its lower part, the first that fits wins."""
+        h, w = image.shape[:2]
+        top = 0 if w / h >= 1.3 and h <= 160 else int(h * 0.3)
+        first: PlateResult | None = None
+        for box in self._plate_boxes(image[top:])[: self.max_candidates]:
+            quad = box.quad_px + np.array([0.0, top])
+            got = self._read_line(rectify_quad(image, quad), quad)
+            if self._fits(got):
+                return got
+            first = first if first is not None and (got is None or first.confidence >= got.confidence) else got
+        return first
+
     def _plate_boxes(self, image: np.ndarray) -> list[TextBox]:
         """Text lines that could be plates: plate-like aspect, tall enough, contrasty."""
         keep: list[tuple[float, TextBox]] = []
         for box in self.backend.detect(image):
-            w, h = _line_shape(box.quad_px)
+            w, h = line_shape(box.quad_px)
             if h < MIN_PLATE_HEIGHT_PX or not 1.5 <= w / max(h, 1e-6) <= 12.0:
                 continue
             x, y, bw, bh = cv2.boundingRect(box.quad_px.astype(np.float32))
@@ -297,219 +370,3 @@ class PlateReader:
         if result is None:
             return None
         return PlateResult(result.text, result.confidence, result.char_confidences, 1, quad)
-
-    @staticmethod
-    def _better(a: PlateResult | None, b: PlateResult | None) -> PlateResult | None:
-        if a is None:
-            return b
-        if b is None:
-            return a
-        return b if b.confidence > a.confidence else a
-
-
-# ---------------------------------------------------------------- fusion
-def fuse_reads(reads: list[PlateResult], length: int | None = None) -> PlateResult | None:
-    """Vote per character over reads of one plate, weighted by character confidence.
-
-    Only reads of `length` characters (the template's) vote; without a length, the
-    length with the largest total confidence wins. Confidence of the result: the mean
-    over positions of (winning weight / all weight at that position) x the winners'
-    mean confidence, so disagreement and weak reads both lower it.
-    """
-    reads = [r for r in reads if r.text]
-    if not reads:
-        return None
-    if length is None:
-        totals: dict[int, float] = {}
-        for r in reads:
-            totals[len(r.text)] = totals.get(len(r.text), 0.0) + r.confidence
-        length = max(totals, key=lambda k: totals[k])
-    group = [r for r in reads if len(r.text) == length]
-    if not group:
-        return None
-    chars: list[str] = []
-    confs: list[float] = []
-    for pos in range(length):
-        votes: dict[str, list[float]] = {}
-        for r in group:
-            c = r.char_confidences[pos] if len(r.char_confidences) == length else r.confidence
-            votes.setdefault(r.text[pos], []).append(float(c))
-        winner = max(votes, key=lambda ch: sum(votes[ch]))
-        total = sum(sum(v) for v in votes.values())
-        share = sum(votes[winner]) / total if total > 0 else 0.0
-        chars.append(winner)
-        confs.append(share * float(np.mean(votes[winner])))
-    support = len(group) / len(reads)
-    return PlateResult("".join(chars), float(np.mean(confs)) * support, tuple(confs), len(group))
-
-
-@dataclass
-class FuserStats:
-    offered: int = 0
-    submitted: int = 0
-    dropped: int = 0
-    read: int = 0
-    no_plate: int = 0
-    failed: int = 0
-
-
-@dataclass
-class _TrackState:
-    reads: list[tuple[float, PlateResult]] = field(default_factory=list)  # (quality, read)
-    read_qualities: list[float] = field(default_factory=list)  # of every submitted crop
-    pending: int = 0
-    submitted: int = 0
-
-
-class TrackPlateFuser:
-    """Reads plates of tracks in the background and fuses them per track.
-
-    offer() never blocks: a crop is submitted only when it would be among the track's
-    `reads_per_track` best by quality, the track has no read in flight, and fewer than
-    `max_pending` reads wait in the pool; otherwise it is dropped (and counted). Each
-    track submits at most 2 x reads_per_track crops. State is bounded (`max_tracks`,
-    least recently offered evicted); call forget() when a track ends. With warm_up the
-    reader's models load on the worker right away. Worker threads run at `worker_nice`
-    (Linux per-thread nice), so the frame loop wins the CPU when both want it.
-    """
-
-    def __init__(
-        self,
-        reader: PlateReader,
-        *,
-        max_workers: int = 1,
-        max_pending: int = 8,
-        reads_per_track: int = 3,
-        min_quality: float = 0.0,
-        max_tracks: int = 512,
-        warm_up: bool = True,
-        worker_nice: int = 10,
-    ) -> None:
-        if max_workers < 1 or max_pending < 1 or reads_per_track < 1:
-            raise ConfigError(
-                f"expected max_workers, max_pending and reads_per_track >= 1, got "
-                f"{max_workers}, {max_pending}, {reads_per_track}"
-            )
-        self.reader = reader
-        self.max_pending = max_pending
-        self.reads_per_track = reads_per_track
-        self.min_quality = min_quality
-        self.max_tracks = max_tracks
-        self.stats = FuserStats()
-        self.worker_nice = worker_nice
-        self._pool = ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="plate-ocr", initializer=self._lower_priority
-        )
-        self._lock = threading.Lock()
-        self._done = threading.Condition(self._lock)
-        self._pending = 0
-        self._tracks: OrderedDict[int, _TrackState] = OrderedDict()
-        self._closed = False
-        if warm_up:  # load the models on the worker, not on the first offer's critical path
-            self._pool.submit(self._warm_up)
-
-    def _lower_priority(self) -> None:
-        """Run OCR threads at a lower OS priority (Linux: per-thread nice), so that under
-        load the frame loop keeps its core and OCR takes what is left (and drops)."""
-        if self.worker_nice <= 0 or not hasattr(os, "setpriority"):
-            return
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.worker_nice)
-        except OSError:  # not permitted here: run at normal priority
-            log.debug("could not lower the plate OCR thread's priority")
-
-    def _warm_up(self) -> None:
-        try:
-            self.reader.warm_up()
-        except Exception:  # reported again, with its cause, by the first real read
-            log.exception("plate reader warm-up failed")
-
-    def offer(self, track_id: int, crop_bgr: np.ndarray, quality: float) -> bool:
-        """Offer a crop of a track; True when it was queued for reading. Never blocks."""
-        with self._lock:
-            if self._closed:
-                raise InputError("TrackPlateFuser is closed")
-            self.stats.offered += 1
-            state = self._tracks.get(track_id)
-            if state is None:
-                state = self._tracks[track_id] = _TrackState()
-                while len(self._tracks) > self.max_tracks:
-                    self._tracks.popitem(last=False)
-            else:
-                self._tracks.move_to_end(track_id)
-            if not self._wanted(state, quality):
-                return False
-            if self._pending >= self.max_pending:
-                self.stats.dropped += 1
-                return False
-            state.pending += 1
-            state.submitted += 1
-            state.read_qualities.append(float(quality))
-            self._pending += 1
-            self.stats.submitted += 1
-        crop = np.array(crop_bgr, copy=True)
-        future = self._pool.submit(self.reader.read, crop)
-        future.add_done_callback(lambda f: self._finish(track_id, state, float(quality), f))
-        return True
-
-    def _wanted(self, state: _TrackState, quality: float) -> bool:
-        if quality < self.min_quality or state.pending > 0 or state.submitted >= 2 * self.reads_per_track:
-            return False
-        best = sorted(state.read_qualities, reverse=True)[: self.reads_per_track]
-        if len(best) < self.reads_per_track:
-            # while filling up, only crops clearly better than the last one
-            return not best or quality > 1.25 * state.read_qualities[-1]
-        return quality > 1.25 * best[-1]
-
-    def _finish(self, track_id: int, state: _TrackState, quality: float, future: Future[PlateResult | None]) -> None:
-        with self._lock:
-            self._pending -= 1
-            state.pending -= 1
-            try:
-                result = None if future.cancelled() else future.result()
-            except Exception:  # a bad crop must not kill the worker
-                log.exception("plate read failed for track %s", track_id)
-                self.stats.failed += 1
-                result = None
-            if result is None:
-                self.stats.no_plate += 1
-            else:
-                self.stats.read += 1
-                if self._tracks.get(track_id) is state:
-                    state.reads.append((quality, result))
-            self._done.notify_all()
-
-    def result(self, track_id: int, *, wait_s: float = 0.0) -> PlateResult | None:
-        """The fused plate of a track so far (None: no plate yet). wait_s > 0 waits up
-        to that long for the track's reads in flight (offline processing)."""
-        with self._lock:
-            state = self._tracks.get(track_id)
-            if state is None:
-                return None
-            if wait_s > 0:
-                self._done.wait_for(lambda: state.pending == 0, timeout=wait_s)
-            best = sorted(state.reads, key=lambda qr: -qr[0])[: self.reads_per_track]
-        length = len(self.reader.format) if self.reader.format is not None else None
-        return fuse_reads([r for _, r in best], length)
-
-    def forget(self, track_id: int) -> None:
-        """Drop a track's state; reads still in flight for it are discarded."""
-        with self._lock:
-            self._tracks.pop(track_id, None)
-
-    def flush(self, timeout_s: float = 30.0) -> bool:
-        """Wait until no read is in flight; True if that happened within timeout_s."""
-        with self._lock:
-            return self._done.wait_for(lambda: self._pending == 0, timeout=timeout_s)
-
-    def close(self) -> None:
-        """Stop the pool: queued reads are cancelled, running ones finish."""
-        with self._lock:
-            self._closed = True
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> TrackPlateFuser:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

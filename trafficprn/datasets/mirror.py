@@ -19,9 +19,12 @@ class MissingBlobError(InputError):
 
 
 def mirror_dir(root: Path, repo: str) -> Path:
-    """The bare git directory of `owner/name` under `root`."""
+    """The bare git directory of `owner/name` under `root` (`repo`, or `repo/.git` where
+    the snapshot arrived as a git directory inside an empty work tree)."""
     owner, _, name = repo.partition("/")
-    return root / f"{owner}+{name}" / "repo"
+    bare = root / f"{owner}+{name}" / "repo"
+    nested = bare / ".git"
+    return nested if not (bare / "HEAD").exists() and (nested / "HEAD").exists() else bare
 
 
 class GitSnapshot:

@@ -123,7 +123,12 @@ class Scenario(_Model):
     site_name: str = Field("sim-junction", title="Site name", description="Name written into site.yaml.")
     timezone: str = Field("UTC", title="Time zone", description="IANA zone of the site.")
     start_ts: float = Field(1_767_261_600.0, title="Start", description="Epoch seconds of the first frame.")
-    plate_format: str = Field("LLL-DDDD", min_length=1, title="Plate format", description="L letter, D digit.")
+    plate_format: str = Field(
+        "LLL-DDDD",
+        min_length=1,
+        title="Plate format",
+        description="Plate syntax (a template, L letter, D digit, or a region); its first template is rendered.",
+    )
     speed_limit_kmh: float = Field(50.0, gt=0, title="Speed limit", description="Speed limit of all lanes.")
     lane_width_m: float = Field(3.3, ge=2.5, le=4.5, title="Lane width", description="Metres.")
     warmup_s: float = Field(90.0, ge=0, title="Warm-up", description="Simulated before the first frame.")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from trafficprn.errors import DependencyError, ScenarioError
+from trafficprn.plate_syntax import first_template
 from trafficprn.sim.scenario import MOVEMENTS, Scenario, movement_target
 from trafficprn.types import FloatArray, IntArray
 
@@ -245,11 +246,18 @@ def signal_is_green(sc: Scenario, leg: str, t_s: FloatArray) -> np.ndarray:
     return out
 
 
-def make_plate(fmt: str, rng: np.random.Generator) -> str:
+def make_plate(fmt: str | list[str], rng: np.random.Generator) -> str:
+    """A random plate of the spec's first template (`plate_syntax`: a region or `auto` renders
+    its first pattern), e.g. 'ABC-1234'."""
     letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
-    return "".join(
-        letters[rng.integers(len(letters))] if c == "L" else str(rng.integers(10)) if c == "D" else c for c in fmt
-    )
+    pattern = first_template(fmt)
+
+    def slot(c: str) -> str:
+        if c == "L" or (c == "*" and rng.random() < 0.5):
+            return letters[rng.integers(len(letters))]
+        return str(rng.integers(10)) if c in ("D", "*") else c
+
+    return "".join(slot(c) for c in pattern)
 
 
 def generate_vehicles(sc: Scenario, end_s: float, rng: np.random.Generator) -> list[Vehicle]:

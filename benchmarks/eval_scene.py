@@ -27,7 +27,8 @@ import numpy as np
 
 from trafficprn.config import load_site
 from trafficprn.demo import run_scene_cli
-from trafficprn.evaluation import Scene, SceneRun, TruthNoise, format_summary, passage_to_truth, score_scene
+from trafficprn.evaluation import Scene, SceneRun, TruthNoise, format_summary, score_scene
+from trafficprn.evaluation_match import passage_to_truth
 from trafficprn.pipeline import PipelineParams
 from trafficprn.timebins import interval_label, interval_start
 

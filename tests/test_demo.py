@@ -13,14 +13,8 @@ import numpy as np
 import pytest
 
 from trafficprn.demo import demo_scene_dir
-from trafficprn.evaluation import (
-    VEHICLE_CLASSES,
-    SceneRun,
-    load_scene,
-    passage_to_truth,
-    score_scene,
-    track_to_truth,
-)
+from trafficprn.evaluation import VEHICLE_CLASSES, SceneRun, load_scene, score_scene
+from trafficprn.evaluation_match import passage_to_truth, track_to_truth
 from trafficprn.events import QueueSample, VehiclePassage
 from trafficprn.types import Detections, VehicleClass
 

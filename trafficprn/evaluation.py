@@ -34,7 +34,7 @@ import gzip
 import itertools
 import json
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from trafficprn.errors import DependencyError, InputError
+from trafficprn.evaluation_match import passage_to_truth
 from trafficprn.evaluation_speeds import format_passage_speeds, score_passage_speeds
 from trafficprn.events import HEARTBEAT_S, CameraStatus, Heartbeat, ListSink, QueueSample, VehiclePassage
 from trafficprn.track.motscore import spoil_boxes
@@ -324,49 +325,6 @@ def _track_rows(run: SceneRun, scene: Scene, min_box_px: float, min_visibility: 
         for b, i in zip(dets.xyxy[on_counted | ~on_ignored], dets.track_id[on_counted | ~on_ignored], strict=True):
             tr_rows.append([k, i, b[0], b[1], b[2] - b[0], b[3] - b[1]])
     return np.array(gt_rows, dtype=np.float64).reshape(-1, 6), np.array(tr_rows, dtype=np.float64).reshape(-1, 6)
-
-
-def _track_votes(scene: Scene, run: SceneRun, iou_min: float) -> dict[int, Counter[int]]:
-    """Per reported track id, in how many frames each true vehicle was its box's match
-    (per-frame one-to-one assignment by IoU >= iou_min)."""
-    from scipy.optimize import linear_sum_assignment
-
-    from trafficprn.geometry.boxes import iou_matrix
-
-    votes: dict[int, Counter[int]] = defaultdict(Counter)
-    for frame, dets in zip(scene.frames, run.tracks, strict=False):
-        if dets.track_id is None or not len(dets) or not frame["objects"]:
-            continue
-        gt = np.array([o["xyxy"] for o in frame["objects"]], dtype=np.float64)
-        ids = [int(o["track_id"]) for o in frame["objects"]]
-        iou = iou_matrix(dets.xyxy, gt)
-        rows, cols = linear_sum_assignment(-iou)
-        for r, c in zip(rows, cols, strict=True):
-            if iou[r, c] >= iou_min:
-                votes[int(dets.track_id[r])][ids[c]] += 1
-    return votes
-
-
-def track_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[int, int]:
-    """Each reported track id -> the true vehicle id its boxes overlap most (per-frame
-    one-to-one assignment by IoU)."""
-    return {t: c.most_common(1)[0][0] for t, c in _track_votes(scene, run, iou_min).items()}
-
-
-def passage_to_truth(scene: Scene, run: SceneRun, iou_min: float = 0.3) -> dict[int, int]:
-    """Each passage's track id -> the true vehicle its boxes overlap most over the whole
-    passage: its own track and the fragments it took over (`extras["merged_track_ids"]`).
-    A passage's speeds, colour and plate are measured over all of them, so it is scored
-    against the vehicle most of them were, not the one its last fragment ended on."""
-    votes = _track_votes(scene, run, iou_min)
-    out: dict[int, int] = {}
-    for p in run.passages:
-        total: Counter[int] = Counter()
-        for tid in [*p.extras.get("merged_track_ids", []), p.track_id]:
-            total.update(votes.get(int(tid), Counter()))
-        if total:
-            out[p.track_id] = total.most_common(1)[0][0]
-    return out
 
 
 def score_counts(scene: Scene, run: SceneRun, tz: str, minutes: int) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ import uvicorn
 from trafficprn.analytics.privacy import SECRET_ENV
 from trafficprn.api import create_app
 from trafficprn.camera.replay import ReplaySource
-from trafficprn.config import load_site
+from trafficprn.config import SiteConfig, load_site
 from trafficprn.services_commands import run_worker
 from trafficprn.settings import Settings
 from trafficprn.store.db import upgrade
@@ -48,7 +49,7 @@ def banner_text(speed: float) -> str:
     return BANNER if speed == 1 else f"{BANNER} - {speed:g}x speed"
 
 
-def _settings(url: str, work: Path, site_path: Path, site: Any, banner: str) -> Any:
+def _settings(url: str, work: Path, site_path: Path, site: SiteConfig, banner: str) -> Settings:
     """The demo's settings; hash mode without TRAFFICPRN_PLATE_SECRET gets a random secret
     for this run only (hashes then cannot be linked to any other run)."""
     secret = os.environ.get(SECRET_ENV)
@@ -59,7 +60,7 @@ def _settings(url: str, work: Path, site_path: Path, site: Any, banner: str) -> 
                     banner=banner, worker_token=None)
 
 
-def _start_worker(site: Any, settings: Any, site_path: Path, work: Path, args: argparse.Namespace,
+def _start_worker(site: SiteConfig, settings: Settings, site_path: Path, work: Path, args: argparse.Namespace,
                   start_ts: float, worker_port: int, stop: threading.Event) -> threading.Thread:
     """The camera's worker on a thread, replaying the scene from `start_ts`; returns once
     its endpoint listens (or the worker failed)."""
@@ -87,7 +88,7 @@ def _start_worker(site: Any, settings: Any, site_path: Path, work: Path, args: a
 
 
 def run_live(args: argparse.Namespace, scene_dir: Path, info: dict[str, Any], work: Path,
-             work_site: Any, iso: Any) -> int:
+             work_site: Callable[[Path, Path, str], Path], iso: Callable[[float], str]) -> int:
     """Play the scene live until Ctrl-C; `work_site(scene_dir, work, live_url)` writes the
     work folder's site.yaml, `iso(ts)` formats the dashboard's start time."""
     db_file = work / "demo.sqlite"

@@ -14,8 +14,9 @@ import pytest
 
 from trafficprn.config import parse_site
 from trafficprn.events import CameraStatus, ListSink
+from trafficprn.live_view import LiveFrames, annotate
 from trafficprn.types import Detections, FrameMeta
-from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics, annotate, prometheus_text
+from trafficprn.worker import CountingSink, Worker, WorkerHTTP, WorkerMetrics, prometheus_text
 
 W, H, FPS, SECONDS = 640, 360, 10, 8
 START_TS = 1_773_100_800.0  # 2026-03-10T00:00:00Z

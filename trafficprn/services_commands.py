@@ -237,7 +237,8 @@ def run_worker(site: Any, camera: Any, settings: Any, *, site_path: str, http_ho
     they carry footage time; `banner`: a line on every live frame; `max_frames`: stop after
     so many."""
     from trafficprn.camera.sources import open_source
-    from trafficprn.worker import CountingSink, LiveFrames, Worker, WorkerHTTP, WorkerMetrics
+    from trafficprn.live_view import LiveFrames
+    from trafficprn.worker import CountingSink, Worker, WorkerHTTP, WorkerMetrics
 
     metrics = WorkerMetrics(camera.name)
     sink = _database_sink(settings.database_url, spool_dir, site, settings.memory_events)

@@ -28,7 +28,7 @@ import numpy as np
 from trafficprn.config import CameraConfig
 from trafficprn.errors import InputError
 from trafficprn.events import CameraStatus, Event, EventSink, Heartbeat, PlateRead, QueueSample, VehiclePassage
-from trafficprn.live_view import LEG_COLOURS_BGR, LiveFrames, annotate, privacy_blur
+from trafficprn.live_view import LiveFrames
 from trafficprn.pipeline import stream_results
 from trafficprn.types import FrameMeta
 
@@ -423,7 +423,3 @@ class Worker:
             if close is not None:
                 close()
         return self.metrics.frames
-
-
-__all__ = ["LEG_COLOURS_BGR", "CountingSink", "FrameProcessor", "LiveFrames", "Worker", "WorkerHTTP", "WorkerMetrics",
-           "annotate", "prometheus_text", "privacy_blur"]

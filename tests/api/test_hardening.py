@@ -29,9 +29,10 @@ from trafficprn.api.access_log import RedactQuery, redact
 from trafficprn.api.deps import SESSION_COOKIE_NAME, session_token
 from trafficprn.config import load_site, parse_site
 from trafficprn.demo import _work_site, demo_scene_dir
+from trafficprn.live_view import LiveFrames
 from trafficprn.settings import Settings
 from trafficprn.store.testing import free_port
-from trafficprn.worker import LiveFrames, WorkerHTTP, WorkerMetrics
+from trafficprn.worker import WorkerHTTP, WorkerMetrics
 
 REPO = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024

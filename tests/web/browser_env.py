@@ -21,11 +21,12 @@ import seeding  # noqa: E402
 
 from trafficprn.api import create_app  # noqa: E402
 from trafficprn.config import load_site  # noqa: E402
+from trafficprn.live_view import LiveFrames
 from trafficprn.settings import Settings  # noqa: E402
 from trafficprn.store.db import upgrade  # noqa: E402
 from trafficprn.store.testing import free_port  # noqa: E402
 from trafficprn.types import Detections  # noqa: E402
-from trafficprn.worker import LiveFrames, WorkerHTTP, WorkerMetrics  # noqa: E402
+from trafficprn.worker import WorkerHTTP, WorkerMetrics  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
 API_KEY = "browser-key-123"

@@ -163,7 +163,8 @@ def test_dashboard_updates_live_without_reload(server: dict[str, Any], page_fact
 def keyed_server(server: dict[str, Any], tmp_path: Path) -> Any:
     """The same data behind an API that needs the key for reads, with a worker that needs
     its token: what a box open to a city network runs."""
-    from trafficprn.worker import LiveFrames, WorkerHTTP, WorkerMetrics
+    from trafficprn.live_view import LiveFrames
+    from trafficprn.worker import WorkerHTTP, WorkerMetrics
 
     site = load_site(server["site_path"])
     live = LiveFrames(site.cameras[0], ["car", "bus", "truck", "motorcycle", "bicycle"])

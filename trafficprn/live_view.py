@@ -119,18 +119,20 @@ def privacy_blur(image_bgr: np.ndarray, dets: Detections | None, calibration: Ca
     enough pixels to be legible (`analytics.privacy.plate_bands`) and nothing of the others;
     without one (legibility unknown), the lower half of each vehicle box. `also`: more
     vehicle boxes (the detector's, before tracking confirms them)."""
-    if also is not None and len(also):
-        image_bgr = _blur_vehicles(image_bgr, also.xyxy, also.class_id, calibration)
-    if dets is None or len(dets) == 0:
-        return image_bgr.copy()
-    plates = dets.data.get("plate_xyxy")
-    known = np.zeros(len(dets), dtype=bool)
-    if plates is not None:
+    boxes = np.zeros((0, 4))
+    classes = np.zeros(0, dtype=np.int64)
+    plates = None if dets is None else dets.data.get("plate_xyxy")
+    known = np.zeros(0 if dets is None else len(dets), dtype=bool)
+    if dets is not None and plates is not None:
         plates = np.asarray(plates, dtype=np.float64).reshape(len(dets), -1)
         if plates.shape[1] == 4:
             known = np.all(np.isfinite(plates), axis=1)
-    rest = ~known
-    out = _blur_vehicles(image_bgr, dets.xyxy[rest], dets.class_id[rest], calibration)
+    if dets is not None and len(dets):
+        boxes, classes = dets.xyxy[~known], dets.class_id[~known]
+    if also is not None and len(also):
+        boxes, classes = np.concatenate([boxes, also.xyxy]), np.concatenate([classes, also.class_id])
+    # one pass over every vehicle box, tracked or not yet (their plate bands may overlap)
+    out = _blur_vehicles(image_bgr, boxes, classes, calibration) if len(boxes) else image_bgr.copy()
     if np.any(known) and plates is not None:
         out = blur_plates(out, plates[known], kind="plate")
     return np.asarray(out)

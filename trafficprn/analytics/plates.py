@@ -25,7 +25,7 @@ from trafficprn.analytics.plate_decode import DecodeParams, decode_plate
 from trafficprn.analytics.plate_fusion import FuserStats, PlateResult, TrackPlateFuser, fuse_reads
 from trafficprn.analytics.plate_lines import find_char_rows, line_shape, rank_plate_lines
 from trafficprn.errors import ConfigError
-from trafficprn.plate_syntax import ANY, PlateSyntax, parse_plate_format
+from trafficprn.plate_syntax import ANY, PlateSyntax, parse_plate_format, slots_of
 
 __all__ = [
     "FuserStats",
@@ -72,7 +72,7 @@ class PlateFormat:
     def parse(cls, template: str | None) -> PlateFormat | None:
         if template is None or template == "":
             return None
-        slots = "".join(c for c in template.upper() if c.isalnum() or c == ANY)
+        slots = slots_of(template)
         if not slots:
             raise ConfigError(
                 f"plate format {template!r} has no L/D slots; expected e.g. 'LLL-DDDD'", field="plate_format"

@@ -68,16 +68,23 @@ def demo_scene_dir() -> Path:
     return data_dir() / "demo"
 
 
-def _privacy(site: Any) -> Any:
-    """The site's plate privacy; hash mode without TRAFFICPRN_PLATE_SECRET gets a random
-    secret for this run only (hashes then cannot be linked to any other run)."""
-    from trafficprn.analytics.privacy import SECRET_ENV, PlatePrivacy
+def plate_secret(site: Any) -> str | None:
+    """TRAFFICPRN_PLATE_SECRET, or in hash mode without it a random secret for this run
+    only (hashes then cannot be linked to any other run)."""
+    from trafficprn.analytics.privacy import SECRET_ENV
 
     secret = os.environ.get(SECRET_ENV)
     if site.privacy.plates == "hash" and not secret:
         log.info("%s is not set: plate hashes use a random secret for this run", SECRET_ENV)
         secret = secrets.token_hex(32)
-    return PlatePrivacy.from_config(site.privacy, secret)
+    return secret
+
+
+def _privacy(site: Any) -> Any:
+    """The site's plate privacy, keyed with `plate_secret(site)`."""
+    from trafficprn.analytics.privacy import PlatePrivacy
+
+    return PlatePrivacy.from_config(site.privacy, plate_secret(site))
 
 
 def make_pipeline_factory(privacy_holder: dict[str, Any], *, plates: bool = True, params: Any = None) -> Any:

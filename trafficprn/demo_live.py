@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
-import secrets
 import shutil
 import socket
 import threading
@@ -27,10 +25,10 @@ from typing import Any
 
 import uvicorn
 
-from trafficprn.analytics.privacy import SECRET_ENV
 from trafficprn.api import create_app
 from trafficprn.camera.replay import ReplaySource
 from trafficprn.config import SiteConfig, load_site
+from trafficprn.demo import plate_secret
 from trafficprn.services_commands import run_worker
 from trafficprn.settings import Settings
 from trafficprn.store.db import upgrade
@@ -50,13 +48,10 @@ def banner_text(speed: float) -> str:
 
 
 def _settings(url: str, work: Path, site_path: Path, site: SiteConfig, banner: str) -> Settings:
-    """The demo's settings; hash mode without TRAFFICPRN_PLATE_SECRET gets a random secret
-    for this run only (hashes then cannot be linked to any other run)."""
-    secret = os.environ.get(SECRET_ENV)
-    if site.privacy.plates == "hash" and not secret:
-        log.info("%s is not set: plate hashes use a random secret for this run", SECRET_ENV)
-        secret = secrets.token_hex(32)
-    return Settings(database_url=url, site_path=str(site_path), spool_dir=str(work / "spool"), plate_secret=secret,
+    """The demo's settings, with `demo.plate_secret` (a random one for this run in hash
+    mode without TRAFFICPRN_PLATE_SECRET)."""
+    return Settings(database_url=url, site_path=str(site_path), spool_dir=str(work / "spool"),
+                    plate_secret=plate_secret(site),
                     banner=banner, worker_token=None)
 
 

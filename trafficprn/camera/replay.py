@@ -27,6 +27,7 @@ from trafficprn.errors import SourceError
 from trafficprn.types import FrameMeta
 
 Frame = tuple[np.ndarray, FrameMeta]
+COUNTERS = ("frames", "delivered", "dropped_slow", "dropped_fps", "reconnects")  # SourceStats summed over loops
 MAX_LAG_S = 0.5  # further behind its pace than this, the replay re-anchors instead of bursting
 
 
@@ -78,7 +79,7 @@ class ReplaySource:
         out = SourceStats(**{f.name: getattr(self._finished, f.name) for f in fields(SourceStats)})
         cur = self._current
         if cur is not None:
-            for name in ("frames", "delivered", "dropped_slow", "dropped_fps", "reconnects"):
+            for name in COUNTERS:
                 setattr(out, name, getattr(out, name) + getattr(cur.stats, name))
             out.up, out.last_error = cur.stats.up, cur.stats.last_error
         return out
@@ -117,7 +118,7 @@ class ReplaySource:
 
     def _retire(self, source: FrameSource) -> None:
         source.close()
-        for name in ("frames", "delivered", "dropped_slow", "dropped_fps", "reconnects"):
+        for name in COUNTERS:
             setattr(self._finished, name, getattr(self._finished, name) + getattr(source.stats, name))
         self._current = None
 

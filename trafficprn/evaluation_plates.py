@@ -221,22 +221,24 @@ class CachedBackend:
     def __init__(self, backend: OcrBackend) -> None:
         self.inner = backend
         self.name = f"cached-{backend.name}"
-        self._cache: dict[tuple[str, bytes, tuple[int, ...]], object] = {}
+        self._boxes: dict[tuple[bytes, tuple[int, ...]], list[TextBox]] = {}
+        self._reads: dict[tuple[str | None, bytes, tuple[int, ...]], TextRead] = {}
 
-    def _key(self, kind: str, image: np.ndarray) -> tuple[str, bytes, tuple[int, ...]]:
-        return (kind, hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest(), image.shape)
+    @staticmethod
+    def _key(image: np.ndarray) -> tuple[bytes, tuple[int, ...]]:
+        return hashlib.blake2b(np.ascontiguousarray(image).tobytes(), digest_size=16).digest(), image.shape
 
     def detect(self, image_bgr: np.ndarray) -> list[TextBox]:
-        key = self._key("detect", image_bgr)
-        if key not in self._cache:
-            self._cache[key] = self.inner.detect(image_bgr)
-        return self._cache[key]  # type: ignore[return-value]
+        key = self._key(image_bgr)
+        if key not in self._boxes:
+            self._boxes[key] = self.inner.detect(image_bgr)
+        return self._boxes[key]
 
     def recognise(self, crop_bgr: np.ndarray, alphabet: str | None = PLATE_ALPHABET) -> TextRead:
-        key = self._key(f"recognise:{alphabet}", crop_bgr)
-        if key not in self._cache:
-            self._cache[key] = self.inner.recognise(crop_bgr, alphabet)
-        return self._cache[key]  # type: ignore[return-value]
+        key = (alphabet, *self._key(crop_bgr))
+        if key not in self._reads:
+            self._reads[key] = self.inner.recognise(crop_bgr, alphabet)
+        return self._reads[key]
 
 
 def tune_report(mirror: Path, backend: OcrBackend, specs: Iterable[str] = ("us", "auto")) -> list[str]:

@@ -299,6 +299,35 @@ class QueueConfig(_Model):
     max_gap_m: float = Field(8.0, gt=0, title="Max gap", description="Largest gap inside one queue, metres.")
 
 
+class SupportedZone(_Model):
+    name: ZoneName = Field(title="Zone", description="Name of the suggested leg or lane.")
+    tracks: int = Field(ge=0, title="Support", description="Tracks of the footage that support it.")
+
+
+class FittedCalibration(_Model):
+    method: Literal["traffic", "pose", "points", "map"] = Field(
+        title="Method", description="How the calibration was obtained: from traffic, the site's pose or points, "
+        "or map pairs.")
+    values: dict[str, FiniteFloat] = Field(
+        default_factory=dict, title="Fitted values", description="e.g. focal_px, height_m, tilt_deg, roll_deg.")
+    uncertainty: dict[str, FiniteFloat] = Field(
+        default_factory=dict, title="Uncertainty", description="One standard deviation of each fitted value.")
+    scale_source: str = Field("", title="Scale source", description="Where the metric scale came from "
+                              "(a published vehicle-size prior, a lane width, a survey).")
+
+
+class Suggestion(_Model):
+    """What `trafficprn setup suggest` found; the worker ignores it, the setup page shows it."""
+
+    source: str = Field(title="Footage", description="The video the suggestion was made from.")
+    minutes: FiniteFloat = Field(ge=0, title="Minutes", description="Minutes of footage used.")
+    tracks: int = Field(ge=0, title="Tracks", description="Vehicle tracks found in the footage.")
+    naming: str = Field("", title="Naming rule", description="How the legs were named.")
+    legs: list[SupportedZone] = Field(default_factory=list, title="Legs", description="Support per suggested leg.")
+    lanes: list[SupportedZone] = Field(default_factory=list, title="Lanes", description="Support per suggested lane.")
+    calibration: FittedCalibration | None = Field(None, title="Calibration", description="How it was fitted.")
+
+
 class CameraConfig(_Model):
     name: str = Field(title="Camera name", description="Unique name; the worker's camera id.")
     source: str = Field(title="Source", description="RTSP/HTTP URL, video file path or /dev/videoN.")
@@ -310,6 +339,8 @@ class CameraConfig(_Model):
     legs: list[LegConfig] = Field(default_factory=list, title="Legs", description="One per arm of the junction.")
     lanes: list[LaneConfig] = Field(default_factory=list, title="Lanes", description="For queue length.")
     queue: QueueConfig = Field(default_factory=QueueConfig, title="Queue", description="Queue rule.")
+    suggestion: Suggestion | None = Field(
+        None, title="Suggestion", description="Written by `trafficprn setup suggest`: support and fit; not used to count.")
 
 
 class SiteConfig(_Model):

@@ -58,3 +58,9 @@ class StoreError(TrafficPRNError):
 
 class TrackingError(TrafficPRNError):
     """Tracker input is malformed (e.g. a MOT file row)."""
+
+
+class SetupError(TrafficPRNError):
+    """Footage cannot support a setup suggestion (too short, no moving traffic, a still image,
+    a moving camera, too few road directions to calibrate); the message says what is missing.
+    `trafficprn setup suggest` exits with status 2 on it."""

@@ -150,9 +150,11 @@ def evaluate(scene_dir: Path, *, model: str | None, threads: int | None, sinks: 
 
 def run_scene_cli(scene_dir: Path, *, model: str | None = None, threads: int | None = None,
                   sinks: list[Any] | None = None, max_frames: int | None = None, progress: bool = True,
-                  shift_s: float = 0.0, truth: Any = None, params: Any = None) -> tuple[Any, Any, dict[str, Any]]:
-    """(scene, SceneRun, holder) of one run of the worker's pipeline (with `params`) on a
-    scene folder, with a progress bar; holder["privacy"] is the run's plate privacy."""
+                  shift_s: float = 0.0, truth: Any = None, params: Any = None,
+                  plates: bool = True) -> tuple[Any, Any, dict[str, Any]]:
+    """(scene, SceneRun, holder) of one run of the worker's pipeline (with `params`; plate
+    reading off with `plates=False`) on a scene folder, with a progress bar;
+    holder["privacy"] is the run's plate privacy."""
     from tqdm import tqdm
 
     from trafficprn.evaluation import load_scene, run_scene
@@ -162,7 +164,7 @@ def run_scene_cli(scene_dir: Path, *, model: str | None = None, threads: int | N
     holder: dict[str, Any] = {}
     total = len(scene.frames) if max_frames is None else min(max_frames, len(scene.frames))
     with tqdm(total=total, unit="frame", desc="pipeline", disable=not progress, file=sys.stderr) as bar:
-        run = run_scene(scene, make_pipeline_factory(holder, params=params), detector, sinks=sinks,
+        run = run_scene(scene, make_pipeline_factory(holder, params=params, plates=plates), detector, sinks=sinks,
                         max_frames=max_frames, progress=bar.update)
     return scene, run, holder
 

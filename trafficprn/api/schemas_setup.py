@@ -141,3 +141,4 @@ class CalibrationOut(BaseModel):
     calibration: CalibrationConfig
     rms_m: float | None
     rms_px: float | None
+    problem: str | None = Field(None, description="Why the saved calibration does not fit, where it does not.")

@@ -170,10 +170,15 @@ def _check_out(name: str, cal: Calibration, spacing_m: float) -> CalibrationChec
 
 
 @router.get("/{name}/calibration", response_model=CalibrationOut,
-            summary="The camera's saved lens and calibration, with the fit's RMS")
+            summary="The camera's saved lens and calibration, with the fit's RMS (or the problem when it "
+                    "does not fit)")
 def get_calibration(name: str, site: SiteDep) -> CalibrationOut:
     cam = _camera(site, name)
-    cal = _fitted(cam)
+    try:
+        cal = Calibration.from_camera(cam)
+    except CalibrationError as exc:  # still the lens and points, to mend them on the page
+        return CalibrationOut(camera=name, lens=cam.lens, calibration=cam.calibration, rms_m=None, rms_px=None,
+                              problem=str(exc))
     return CalibrationOut(camera=name, lens=cam.lens, calibration=cam.calibration, rms_m=cal.rms_m,
                           rms_px=cal.rms_px)
 

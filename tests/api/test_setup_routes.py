@@ -214,3 +214,18 @@ def test_calibration_save_on_a_broken_site_yaml_is_409_and_needs_the_key(seeded_
     with make_client(seeded_sqlite, None) as c:
         assert c.get(f"/api/cameras/{CAM}/suggestion").status_code == 404
         assert c.put(f"/api/cameras/{CAM}/calibration", json=body, headers=KEY).status_code == 404
+
+
+def test_a_saved_calibration_that_does_not_fit_is_shown_with_its_problem(seeded_sqlite: str, site_path: Path) -> None:
+    data = yaml.safe_load(site_path.read_text())
+    for i, p in enumerate(data["cameras"][0]["calibration"]["points"]):
+        p["ground_m"] = [float(i), 2.0 * i]  # valid YAML and fields, but on one line
+    site_path.write_text(yaml.safe_dump(data, sort_keys=False))
+    with make_client(seeded_sqlite, site_path) as c:
+        res = c.get(f"/api/cameras/{CAM}/calibration")
+        assert res.status_code == 200 and "collinear" in res.json()["problem"] and res.json()["rms_m"] is None
+        res = c.get(f"/api/cameras/{CAM}/calibration/check")
+        assert res.status_code == 422 and "collinear" in res.json()["detail"]
+        body = _calibration_body(site_path, CAM)
+        res = c.put(f"/api/cameras/{CAM}/calibration", json=body, headers=KEY)
+        assert res.status_code == 422 and "collinear" in res.json()["detail"]

@@ -163,3 +163,41 @@ def test_setup_page_fits_map_pairs_and_saves_them(setup_server: dict[str, Any], 
     for comment in COMMENTS:
         assert comment in site_path.read_text()
     assert errors.messages == []
+
+
+def test_setup_page_takes_a_picked_suggestion_file_and_edits_a_leg(setup_server: dict[str, Any], page_factory: Any,
+                                                                   tmp_path: Path) -> None:
+    site_path = setup_server["site_path"]
+    picked = tmp_path / "my-suggestion.yaml"  # on the user's computer, not beside site.yaml
+    suggested = suggested_site(site_path, picked, CAMERA, dx_px=2.0)
+    make, errors = page_factory
+    page = make(LAPTOP)
+    _open(page, setup_server["base"])
+    page.set_input_files("#suggestion-file", str(picked))
+    page.wait_for_selector("#legs li[data-zone='leg:N'][data-status='pending']", timeout=10000)
+    assert "picked file" in page.locator("#suggestion-msg").inner_text()
+    page.click("button[aria-label='Reject leg W']")  # takes its lanes with it
+    assert page.locator("#lanes li[data-status='rejected']").count() == 2
+    page.click("button[aria-label='Edit leg N']")
+    assert page.locator("#tool").input_value() == "entry" and page.locator("#leg").input_value() == "N"
+    entry = np.array(next(leg for leg in suggested["legs"] if leg["name"] == "N")["entry"])
+    cx, cy = entry.mean(axis=0)
+    square = [(cx - 4, cy - 4), (cx + 4, cy - 4), (cx + 4, cy + 4), (cx - 4, cy + 4)]
+    box = page.locator("#canvas").bounding_box()
+    for x, y in square:
+        page.locator("#canvas").click(position={"x": x * box["width"] / 640, "y": y * box["height"] / 640})
+    page.click("#finish")
+    page.click("#accept-rest")
+    page.click("button[aria-label='Reject the suggested calibration']")
+    page.wait_for_function("document.querySelector('#canvas').dataset.gridSource === 'saved'", timeout=10000)
+    before = yaml.safe_load(site_path.read_text())["cameras"][0]
+    page.click("#save")
+    page.wait_for_function("document.querySelector('#save-msg').className === 'ok'", timeout=15000)
+
+    cam = yaml.safe_load(site_path.read_text())["cameras"][0]
+    assert [leg["name"] for leg in cam["legs"]] == ["E", "N", "S"]
+    assert [lane["name"] for lane in cam["lanes"]] == ["E-1", "E-2", "N-1", "N-2", "S-1", "S-2"]
+    np.testing.assert_allclose(cam["legs"][1]["entry"], square, atol=1.0)
+    assert cam["legs"][1]["exit"] == suggested["legs"][1]["exit"]
+    assert cam["calibration"] == before["calibration"]  # the rejected calibration is not saved
+    assert errors.messages == []

@@ -229,3 +229,11 @@ def test_a_saved_calibration_that_does_not_fit_is_shown_with_its_problem(seeded_
         body = _calibration_body(site_path, CAM)
         res = c.put(f"/api/cameras/{CAM}/calibration", json=body, headers=KEY)
         assert res.status_code == 422 and "collinear" in res.json()["detail"]
+
+
+def test_a_deeply_nested_upload_is_422_not_500(seeded_sqlite: str, site_path: Path) -> None:
+    with make_client(seeded_sqlite, site_path) as c:
+        res = c.post(f"/api/cameras/{CAM}/suggestion", json={"yaml": "[" * 100_000}, headers=KEY)
+        assert res.status_code == 422, res.text
+        res = c.post(f"/api/cameras/{CAM}/suggestion", json={"yaml": "a: " + "[" * 5000 + "]" * 5000}, headers=KEY)
+        assert res.status_code == 422, res.text

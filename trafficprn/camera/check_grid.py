@@ -77,7 +77,10 @@ def check_grid(cal: Calibration, spacing_m: float = 5.0) -> CheckGrid:
         for value in np.arange(np.ceil(lo / spacing) * spacing, hi + 1e-9, spacing):
             fixed = np.full_like(along, value)
             ground = np.stack([fixed, along], 1) if axis == "x" else np.stack([along, fixed], 1)
-            runs = _visible_runs(cal.ground_to_image(ground), size)
+            try:
+                runs = _visible_runs(cal.ground_to_image(ground), size)
+            except np.linalg.LinAlgError:
+                raise CalibrationError("the calibration's ground plane is degenerate (a singular homography)") from None
             if runs:
                 lines.append(GridLine(axis=axis, value_m=float(value), pieces_px=runs))
     if not lines:

@@ -54,17 +54,20 @@ def _camera(site: SiteConfig | None, name: str) -> CameraConfig:
 
 
 # ---------------------------------------------------------------- suggestion
-def _count_nodes(node: Any, budget: list[int]) -> None:
-    budget[0] -= 1
-    if budget[0] < 0:
-        raise ConfigError(f"has more than {MAX_YAML_NODES} values (after expanding YAML aliases)",
-                          field=SUGGESTED_FILE)
-    if isinstance(node, dict):
-        for v in node.values():
-            _count_nodes(v, budget)
-    elif isinstance(node, list):
-        for v in node:
-            _count_nodes(v, budget)
+def _count_nodes(root: Any) -> None:
+    """Refuse a document with more than MAX_YAML_NODES values once aliases are expanded (a
+    few lines of anchors can stand for billions of values)."""
+    stack, seen = [root], 0
+    while stack:
+        node = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_NODES:
+            raise ConfigError(f"has more than {MAX_YAML_NODES} values (after expanding YAML aliases)",
+                              source=SUGGESTED_FILE)
+        if isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
 
 
 def parse_suggested(text: str, camera: CameraConfig) -> CameraConfig:
@@ -72,13 +75,15 @@ def parse_suggested(text: str, camera: CameraConfig) -> CameraConfig:
     site. Raises ConfigError naming the field (or the YAML line)."""
     try:
         data = yaml.safe_load(text)
+    except RecursionError:
+        raise ConfigError("is nested too deeply to be a site.yaml", source=SUGGESTED_FILE) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{SUGGESTED_FILE}:{mark.line + 1}" if mark else SUGGESTED_FILE
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=where) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a complete site.yaml (a mapping with site and cameras)", source=SUGGESTED_FILE)
-    _count_nodes(data, [MAX_YAML_NODES])
+    _count_nodes(data)
     site = parse_site(data, source=SUGGESTED_FILE)
     names = [c.name for c in site.cameras]
     if camera.name not in names:

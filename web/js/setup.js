@@ -171,14 +171,17 @@ async function save() {
   const pending = [...state.legs, ...state.lanes].filter((z) => z.sugg && z.sugg.status === "pending");
   if (pending.length) { msg.textContent = `Accept or reject each suggested leg and lane first (${pending.length} pending: ${pending.map((z) => z.name).join(", ")}).`; msg.className = "error"; return; }
   msg.textContent = "Saving…"; msg.className = "muted";
+  const done = [];
   try {
-    const done = [];
     for (const f of hooks.beforeSave) { const what = await f(); if (what) done.push(what); }
     const res = await put(`/api/cameras/${enc(state.camera)}/zones`, complete());
     done.unshift(`${res.legs.length} legs and ${res.lanes.length} lanes`);
     msg.textContent = `Saved ${done.join(" and ")} to site.yaml; restart the camera's worker to use them.`; msg.className = "ok";
     state.dirty = false;
-  } catch (err) { msg.textContent = `Not saved: ${err.message}`; msg.className = "error"; }
+  } catch (err) {
+    msg.textContent = done.length ? `Saved ${done.join(" and ")}, but not the legs and lanes: ${err.message}` : `Not saved: ${err.message}`;
+    msg.className = "error";
+  }
 }
 
 async function main() {

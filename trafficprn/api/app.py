@@ -136,7 +136,7 @@ def _install_handlers(app: FastAPI) -> None:
 
 def create_app(settings: Settings) -> FastAPI:
     """Build the API for `settings`: database engine, site config, routes, dashboard."""
-    from trafficprn.api.routes import data, live, meta, reports
+    from trafficprn.api.routes import data, live, meta, reports, setup
     from trafficprn.store.db import make_engine
 
     engine = make_engine(settings.database_url)
@@ -164,13 +164,14 @@ def create_app(settings: Settings) -> FastAPI:
     _document_errors(app)
     app.add_middleware(RequestLimits, settings=settings)
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "PUT"],
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "PUT", "POST"],
                            allow_headers=["X-API-Key", "Content-Type"])
     _install_handlers(app)
     app.include_router(meta.router)
     app.include_router(data.router)
     app.include_router(reports.router)
     app.include_router(live.router)
+    app.include_router(setup.router)
     if web is not None:
         app.mount("/ui", StaticFiles(directory=web, html=True), name="web")
 

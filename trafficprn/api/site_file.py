@@ -1,7 +1,9 @@
-"""site.yaml as the API keeps it: read when it changes, zones saved by a YAML round trip.
+"""site.yaml as the API keeps it: read when it changes, zones and calibration saved by a
+YAML round trip.
 
 `SiteHolder.get()` serves the last good config and never waits for a save in progress.
-`SiteHolder.write_zones()` edits one camera's `legs` and `lanes` in place with
+`SiteHolder.write_zones()` edits one camera's `legs` and `lanes`, `write_calibration()`
+its `lens` and `calibration`, in place with
 ruamel.yaml's round-trip mode, so the operator's comments, key order and flow style
 survive; unchanged items keep their original text. The edited file is validated as a
 whole before it replaces the old one (atomically, by rename).
@@ -12,7 +14,7 @@ from __future__ import annotations
 import io
 import os
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,69 @@ def _update_list(parent: CommentedMap, key: str, items: list[dict[str, Any]]) ->
     return True
 
 
+def _value(new: Any, old: Any) -> Any:
+    """A new value in the file's style: lists of numbers (points, sizes) in flow style, a
+    mapping in the style its predecessor had."""
+    if isinstance(new, Mapping):
+        out = CommentedMap((k, _value(v, None)) for k, v in new.items())
+        if isinstance(old, CommentedMap) and old.fa.flow_style():
+            out.fa.set_flow_style()
+        return out
+    if isinstance(new, list | tuple):
+        items = [_value(v, None) for v in new]
+        if all(not isinstance(v, Mapping) for v in new):
+            return _flow(items)
+        seq = CommentedSeq(items)
+        flow_items = isinstance(old, CommentedSeq) and any(
+            isinstance(o, CommentedMap) and o.fa.flow_style() for o in old)
+        for item in seq:  # point pairs written one a line stay one a line
+            if flow_items and isinstance(item, CommentedMap):
+                item.fa.set_flow_style()
+        return seq
+    return new
+
+
+def _update_map(parent: CommentedMap, key: str, new: Mapping[str, Any]) -> bool:
+    """Make parent[key] equal the mapping `new`, key by key: unchanged values keep their
+    text, the mapping keeps its comments; a list of mappings is edited item by item."""
+    old = parent.get(key)
+    if not isinstance(old, CommentedMap):
+        parent[key] = _value(dict(new), old)
+        return True
+    if _same(old, new):
+        return False
+    if old.fa.flow_style():  # one line: rewrite it whole, in the same style
+        parent[key] = _value(dict(new), old)
+        return True
+    for k in [k for k in old if k not in new]:
+        del old[k]
+    for k, v in new.items():
+        current = old.get(k)
+        if k in old and _same({"v": current}, {"v": v}):
+            continue
+        if isinstance(v, Mapping) and isinstance(current, CommentedMap):
+            _update_map(old, k, v)
+        elif isinstance(v, list) and v and isinstance(v[0], Mapping) and isinstance(current, CommentedSeq):
+            _update_items(current, list(v))
+        else:
+            old[k] = _value(v, current)
+    return True
+
+
+def _update_items(seq: CommentedSeq, items: list[Any]) -> None:
+    """Edit a sequence of mappings in place (calibration points), each new item in the style
+    of the items it replaces."""
+    style = seq[0] if len(seq) else None
+    for i, item in enumerate(items):
+        if i < len(seq):
+            if not _same({"v": seq[i]}, {"v": item}):
+                seq[i] = _value(item, seq[i])
+        else:
+            seq.append(_value(item, style))
+    while len(seq) > len(items):
+        del seq[len(seq) - 1]
+
+
 @dataclass
 class SiteHolder:
     """The site config from `path`, re-read when the file changes (the setup page writes it)."""
@@ -137,6 +202,28 @@ class SiteHolder:
         """Replace one camera's legs and lanes in the YAML file; validate before writing.
         Raises SiteFileBroken when the file on disk is unreadable or invalid, ConfigError
         when the result would not be a valid site."""
+
+        def edit(cam: CommentedMap) -> bool:
+            changed = _update_list(cam, "legs", legs)
+            return _update_list(cam, "lanes", lanes) or changed
+
+        return self._edit_camera(camera, edit)
+
+    def write_calibration(self, camera: str, lens: dict[str, Any], calibration: dict[str, Any]) -> SiteConfig:
+        """Replace one camera's lens and calibration in the YAML file, editing the existing
+        mappings key by key so that their comments and unchanged values stay as written.
+        Raises like `write_zones`."""
+
+        def edit(cam: CommentedMap) -> bool:
+            changed = _update_map(cam, "lens", lens)
+            return _update_map(cam, "calibration", calibration) or changed
+
+        return self._edit_camera(camera, edit)
+
+    def _edit_camera(self, camera: str, edit: Callable[[CommentedMap], bool]) -> SiteConfig:
+        """Under the write lock: load the file (round trip), let `edit` change the camera's
+        mapping in place (it returns whether anything changed), validate the whole site,
+        write it atomically when changed."""
         if self.path is None:
             raise ConfigError("the API was started without a site config (settings.site_path)")
         with self._write_lock:
@@ -162,8 +249,7 @@ class SiteHolder:
             if camera not in names:
                 raise ConfigError(f"no camera named {camera!r}; the site has {names}", field="cameras")
             cam = next(c for c in doc["cameras"] if c.get("name") == camera)
-            changed = _update_list(cam, "legs", legs)
-            changed = _update_list(cam, "lanes", lanes) or changed
+            changed = edit(cam)
             checked = parse_site(_plain(doc), source="setup")
             if not changed:
                 return checked  # an unchanged save leaves the file as it is, byte for byte

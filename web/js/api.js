@@ -39,6 +39,10 @@ export async function put(path, body) {
   return handle(await fetch(path, { method: "PUT", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) }));
 }
 
+export async function post(path, body) {
+  return handle(await fetch(path, { method: "POST", headers: headers({ "Content-Type": "application/json" }), body: JSON.stringify(body) }));
+}
+
 export function enc(s) { return encodeURIComponent(s); }
 
 /** Exchange the key for an HttpOnly session cookie (POST /api/session), so that the live

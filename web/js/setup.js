@@ -1,12 +1,20 @@
 // Setup: draw legs (entry/exit zones), lanes and stop lines over a camera snapshot,
-// export the site.yaml section, save it with the API key.
+// export the site.yaml section, save it with the API key. A suggestion (setup_suggest.js)
+// fills the lists with zones to accept, edit or reject; the calibration (setup_calib.js)
+// draws its check grid here and is saved with the zones.
 import { get, put, enc, apiKey, setupKeyDialog } from "./api.js";
 import { SERIES, el } from "./format.js";
+import { initSuggest } from "./setup_suggest.js";
+import { initCalib } from "./setup_calib.js";
 
 const $ = (id) => document.getElementById(id);
 const canvas = $("canvas");
 const ctx = canvas.getContext("2d");
+// A zone from a suggestion carries sugg: {tracks, status: "pending" | "accepted" | "rejected"}.
 const state = { camera: null, legs: [], lanes: [], points: [], image: null, dirty: false };
+// What the suggestion and calibration modules hang on the page.
+const hooks = { overlays: [], click: null, busy: null, zoneActions: null, cameraLoaded: [], beforeSave: [] };
+const usable = (z) => !z.sugg || z.sugg.status === "accepted";
 
 const round = (v) => Math.round(v * 10) / 10;
 const pt = (p) => `[${round(p[0])}, ${round(p[1])}]`;
@@ -25,9 +33,9 @@ export function toYaml(legs, lanes) {
 }
 
 function complete() {
-  const legs = state.legs.filter((l) => l.entry.length >= 3 && l.exit.length >= 3);
+  const legs = state.legs.filter((l) => usable(l) && l.entry.length >= 3 && l.exit.length >= 3);
   const names = new Set(legs.map((l) => l.name));
-  const lanes = state.lanes.filter((l) => l.polygon.length >= 3 && l.stop_line.length === 2 && names.has(l.leg));
+  const lanes = state.lanes.filter((l) => usable(l) && l.polygon.length >= 3 && l.stop_line.length === 2 && names.has(l.leg));
   return { legs: legs.map((l) => ({ name: l.name, entry: l.entry.map((p) => p.map(round)), exit: l.exit.map((p) => p.map(round)) })),
     lanes: lanes.map((l) => ({ name: l.name, leg: l.leg, polygon: l.polygon.map((p) => p.map(round)), stop_line: l.stop_line.map((p) => p.map(round)) })) };
 }
@@ -54,17 +62,25 @@ function draw() {
     for (let y = 0; y < canvas.height; y += 80) { ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(canvas.width, y); ctx.stroke(); }
   }
   ctx.font = `${Math.round(lw * 9)}px system-ui, sans-serif`;
+  const label = (z, p) => { const t = z.sugg && z.sugg.tracks !== null ? `${z.name} · ${z.sugg.tracks}` : z.name; ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = lw; ctx.strokeText(t, p[0] + 6, p[1] - 6); ctx.fillText(t, p[0] + 6, p[1] - 6); };
   for (const leg of state.legs) {
+    if (leg.sugg && leg.sugg.status === "rejected") continue;
+    ctx.globalAlpha = leg.sugg && leg.sugg.status === "pending" ? 0.6 : 1;
     const c = colourOf(leg.name);
     if (leg.entry.length) { path(leg.entry, true); ctx.fillStyle = c + "55"; ctx.fill(); ctx.strokeStyle = c; ctx.lineWidth = lw; ctx.setLineDash([]); ctx.stroke(); }
     if (leg.exit.length) { path(leg.exit, true); ctx.strokeStyle = c; ctx.lineWidth = lw; ctx.setLineDash([lw * 4, lw * 3]); ctx.stroke(); ctx.setLineDash([]); }
     const anchor = leg.entry[0] || leg.exit[0];
-    if (anchor) { ctx.fillStyle = "#fff"; ctx.strokeStyle = "#000"; ctx.lineWidth = lw; ctx.strokeText(leg.name, anchor[0] + 6, anchor[1] - 6); ctx.fillText(leg.name, anchor[0] + 6, anchor[1] - 6); }
+    if (anchor) label(leg, anchor);
   }
   for (const lane of state.lanes) {
+    if (lane.sugg && lane.sugg.status === "rejected") continue;
+    ctx.globalAlpha = lane.sugg && lane.sugg.status === "pending" ? 0.6 : 1;
     if (lane.polygon.length) { path(lane.polygon, true); ctx.strokeStyle = "#e8edf2"; ctx.lineWidth = lw / 1.5; ctx.stroke(); }
     if (lane.stop_line.length === 2) { path(lane.stop_line, false); ctx.strokeStyle = "#fff"; ctx.lineWidth = lw * 2; ctx.stroke(); }
+    if (lane.sugg && lane.polygon.length) label(lane, lane.polygon[lane.polygon.length - 1]);
   }
+  ctx.globalAlpha = 1;
+  for (const overlay of hooks.overlays) overlay(ctx, lw);
   if (state.points.length) {
     path(state.points, false); ctx.strokeStyle = "#f0e442"; ctx.lineWidth = lw; ctx.stroke();
     for (const p of state.points) { ctx.beginPath(); ctx.arc(p[0], p[1], lw * 2, 0, 2 * Math.PI); ctx.fillStyle = "#f0e442"; ctx.fill(); }
@@ -72,11 +88,18 @@ function draw() {
   $("yaml").value = toYaml(...Object.values(complete()));
 }
 
+function zoneItem(kind, z, i, text, list) {
+  const s = z.sugg;
+  const support = s ? el("span", { class: "tracks" }, s.tracks === null ? " · no support given" : ` · ${s.tracks} tracks`) : null;
+  const acts = hooks.zoneActions ? hooks.zoneActions(kind, z) : [];
+  return el("li", { class: s ? s.status : "", "data-zone": `${kind}:${z.name}`, "data-status": s ? s.status : "drawn", "data-tracks": s && s.tracks !== null ? s.tracks : null },
+    el("span", {}, ...text, support), el("span", { class: "acts" }, ...acts,
+      el("button", { class: "secondary", type: "button", "aria-label": `Delete ${kind} ${z.name}`, onclick: () => { list.splice(i, 1); changed(); } }, "Delete")));
+}
+
 function renderLists() {
-  $("legs").replaceChildren(...state.legs.map((l, i) => el("li", {}, el("span", {}, el("span", { class: "swatch", style: `background:${colourOf(l.name)}` }), `${l.name} · entry ${l.entry.length ? "✓" : "–"} · exit ${l.exit.length ? "✓" : "–"}`),
-    el("button", { class: "secondary", type: "button", "aria-label": `Delete leg ${l.name}`, onclick: () => { state.legs.splice(i, 1); changed(); } }, "Delete"))));
-  $("lanes").replaceChildren(...state.lanes.map((l, i) => el("li", {}, el("span", {}, `${l.name} (${l.leg}) · polygon ${l.polygon.length ? "✓" : "–"} · stop line ${l.stop_line.length ? "✓" : "–"}`),
-    el("button", { class: "secondary", type: "button", "aria-label": `Delete lane ${l.name}`, onclick: () => { state.lanes.splice(i, 1); changed(); } }, "Delete"))));
+  $("legs").replaceChildren(...state.legs.map((l, i) => zoneItem("leg", l, i, [el("span", { class: "swatch", style: `background:${colourOf(l.name)}` }), `${l.name} · entry ${l.entry.length ? "✓" : "–"} · exit ${l.exit.length ? "✓" : "–"}`], state.legs)));
+  $("lanes").replaceChildren(...state.lanes.map((l, i) => zoneItem("lane", l, i, [`${l.name} (${l.leg}) · polygon ${l.polygon.length ? "✓" : "–"} · stop line ${l.stop_line.length ? "✓" : "–"}`], state.lanes)));
   const legSel = $("leg"), laneSel = $("lane");
   const keepLeg = legSel.value, keepLane = laneSel.value;
   legSel.replaceChildren(...state.legs.map((l) => el("option", { value: l.name }, l.name)));
@@ -105,6 +128,17 @@ function commit() {
   changed();
 }
 
+function message(text, cls = "muted") { $("save-msg").textContent = text; $("save-msg").className = cls; }
+
+/** Put the drawing tools on one zone (Edit of a suggested zone): its next shape replaces it. */
+function selectZone(kind, name) {
+  $("tool").value = kind === "leg" ? "entry" : "lane";
+  $("tool").dispatchEvent(new Event("change"));
+  $(kind === "leg" ? "leg" : "lane").value = name;
+  message(`Editing ${kind} ${name}: draw its ${kind === "leg" ? "entry zone (then pick Leg exit zone for its exit)" : "polygon (then Lane stop line)"}; the new shape replaces the suggested one.`);
+  canvas.scrollIntoView({ block: "nearest" });
+}
+
 function canvasPoint(ev) {
   const r = canvas.getBoundingClientRect();
   return [((ev.clientX - r.left) / r.width) * canvas.width, ((ev.clientY - r.top) / r.height) * canvas.height];
@@ -121,6 +155,7 @@ async function loadCamera(name) {
   state.lanes = zones.lanes.map((l) => ({ name: l.name, leg: l.leg, polygon: l.polygon, stop_line: l.stop_line }));
   state.image = null;
   renderLists(); draw();
+  for (const f of hooks.cameraLoaded) await f(name);
   const worker = await get(`/api/cameras/${enc(name)}/worker`);
   if (!worker.reachable) { $("snapshot-msg").textContent = `No snapshot (${worker.detail}): drawing on a grid.`; return; }
   $("snapshot-msg").textContent = "Loading snapshot…";
@@ -133,21 +168,33 @@ async function loadCamera(name) {
 async function save() {
   const msg = $("save-msg");
   if (!apiKey()) { msg.textContent = "Enter the API key first."; msg.className = "error"; $("key-dialog").showModal(); return; }
+  const pending = [...state.legs, ...state.lanes].filter((z) => z.sugg && z.sugg.status === "pending");
+  if (pending.length) { msg.textContent = `Accept or reject each suggested leg and lane first (${pending.length} pending: ${pending.map((z) => z.name).join(", ")}).`; msg.className = "error"; return; }
   msg.textContent = "Saving…"; msg.className = "muted";
+  const done = [];
   try {
+    for (const f of hooks.beforeSave) { const what = await f(); if (what) done.push(what); }
     const res = await put(`/api/cameras/${enc(state.camera)}/zones`, complete());
-    msg.textContent = `Saved ${res.legs.length} legs and ${res.lanes.length} lanes to site.yaml; restart the camera's worker to use them.`; msg.className = "ok";
+    done.unshift(`${res.legs.length} legs and ${res.lanes.length} lanes`);
+    msg.textContent = `Saved ${done.join(" and ")} to site.yaml; restart the camera's worker to use them.`; msg.className = "ok";
     state.dirty = false;
-  } catch (err) { msg.textContent = `Not saved: ${err.message}`; msg.className = "error"; }
+  } catch (err) {
+    msg.textContent = done.length ? `Saved ${done.join(" and ")}, but not the legs and lanes: ${err.message}` : `Not saved: ${err.message}`;
+    msg.className = "error";
+  }
 }
 
 async function main() {
   await setupKeyDialog();
+  const app = { state, hooks, $, draw, changed, selectZone, message };
+  initSuggest(app);
+  initCalib(app);
   canvas.addEventListener("click", (ev) => {
+    if (hooks.click && hooks.click(canvasPoint(ev))) return;
     state.points.push(canvasPoint(ev));
     if ($("tool").value === "stop" && state.points.length === 2) commit(); else draw();
   });
-  canvas.addEventListener("dblclick", (ev) => { ev.preventDefault(); state.points.pop(); commit(); });
+  canvas.addEventListener("dblclick", (ev) => { ev.preventDefault(); if (hooks.busy && hooks.busy()) return; state.points.pop(); commit(); });
   document.addEventListener("keydown", (ev) => {
     if (ev.target instanceof HTMLInputElement) return;
     if (ev.key === "Enter") commit();

@@ -142,17 +142,25 @@ def count_stops(kmh: FloatArray, stopped_kmh: float = STOPPED_KMH, go_kmh: float
     return stops
 
 
-def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float | None, exit_ts: float | None,
-                   *, spacing_s: float = 0.5, approach_m: float = APPROACH_M, min_through_s: float = 0.5) -> PassageSpeeds:
-    """PassageSpeeds of a trace. entry_ts: when the vehicle reached its entry zone;
-    passage_ts: when it left it; exit_ts: when it reached its exit zone (s, any None
-    when not seen). spacing_s: the trace's sampling period."""
-    if not trace.t:
-        return PassageSpeeds(None, None, None, None)
+def _sorted(trace: SpeedTrace) -> tuple[FloatArray, FloatArray, FloatArray]:
     order = np.argsort(np.asarray(trace.t), kind="stable")
     t = np.asarray(trace.t, dtype=np.float64)[order]
     xy = np.column_stack([trace.x_m, trace.y_m])[order]
-    kmh = np.asarray(trace.kmh, dtype=np.float64)[order]
+    return t, xy, np.asarray(trace.kmh, dtype=np.float64)[order]
+
+
+def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float | None, exit_ts: float | None,
+                   *, spacing_s: float = 0.5, approach_m: float = APPROACH_M, min_through_s: float = 0.5,
+                   motion: SpeedTrace | None = None) -> PassageSpeeds:
+    """PassageSpeeds of a trace. entry_ts: when the vehicle reached its entry zone;
+    passage_ts: when it left it; exit_ts: when it reached its exit zone (s, any None
+    when not seen). spacing_s: the trace's sampling period. motion: when given (the
+    smoothed trajectory, `analytics.smooth`), the through speed's path is taken from it
+    instead of the trace (its approach speed, stopped time and stops stay the trace's:
+    smoothing did not make those better, docs/speeds.md)."""
+    if not trace.t:
+        return PassageSpeeds(None, None, None, None)
+    t, xy, kmh = _sorted(trace)
     cum = _cumulative_m(t, xy)
     approach = None
     if entry_ts is not None and t[0] < entry_ts:
@@ -160,10 +168,12 @@ def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float 
         window = (cum >= s_in - approach_m) & (t <= entry_ts) & (kmh > STOPPED_KMH)
         approach = float(np.median(kmh[window])) if window.any() else None
     through = None
+    mt, mxy = _sorted(motion)[:2] if motion is not None and motion.t else (t, xy)
+    cum = _cumulative_m(mt, mxy)
     if passage_ts is not None and exit_ts is not None:
-        t0, t1 = max(passage_ts, float(t[0])), min(exit_ts, float(t[-1]))
+        t0, t1 = max(passage_ts, float(mt[0])), min(exit_ts, float(mt[-1]))
         if t1 - t0 >= min_through_s:
-            through = float(np.interp(t1, t, cum) - np.interp(t0, t, cum)) / (t1 - t0) * MPS_TO_KMH
+            through = float(np.interp(t1, mt, cum) - np.interp(t0, mt, cum)) / (t1 - t0) * MPS_TO_KMH
     slow = kmh < STOPPED_KMH
     stopped_s = float(sample_durations_s(t, 2 * spacing_s)[slow].sum())
     return PassageSpeeds(approach, through, stopped_s, count_stops(kmh))

@@ -111,14 +111,18 @@ def test_empty_path_is_an_input_error() -> None:
         smooth_path(GroundPath.empty())
 
 
-def test_through_speed_comes_from_the_motion_trace() -> None:
-    """passage_speeds takes the through path from `motion` when given, the rest from the trace."""
+def test_motion_trace_gives_through_speed_stopped_time_and_stops() -> None:
+    """passage_speeds takes the through speed, stopped time and stops from `motion` when
+    given, the approach speed from the trace."""
     t = np.arange(0.0, 10.0, 0.5)
     trace = SpeedTrace(t.tolist(), (t * 10.0).tolist(), np.zeros_like(t).tolist(), [36.0] * len(t))
-    wiggly = SpeedTrace(t.tolist(), (t * 5.0).tolist(), np.zeros_like(t).tolist(), [18.0] * len(t))
-    plain = passage_speeds(trace, entry_ts=2.0, passage_ts=3.0, exit_ts=8.0)
-    with_motion = passage_speeds(trace, entry_ts=2.0, passage_ts=3.0, exit_ts=8.0, motion=wiggly)
-    assert plain.through_kmh == pytest.approx(36.0)
+    tm = np.arange(0.0, 10.0, 0.1)
+    s_m = np.where(tm < 5.0, tm * 5.0, 25.0)  # 18 km/h, then standing from 5 s
+    kmh = np.where(tm < 5.0, 18.0, 0.0)
+    motion = SpeedTrace(tm.tolist(), s_m.tolist(), np.zeros_like(tm).tolist(), kmh.tolist())
+    plain = passage_speeds(trace, entry_ts=2.0, passage_ts=3.0, exit_ts=4.0)
+    with_motion = passage_speeds(trace, entry_ts=2.0, passage_ts=3.0, exit_ts=4.0, motion=motion)
+    assert plain.through_kmh == pytest.approx(36.0) and (plain.stopped_s, plain.stops) == (0.0, 0)
     assert with_motion.through_kmh == pytest.approx(18.0)
+    assert with_motion.stopped_s == pytest.approx(5.0, abs=0.15) and with_motion.stops == 1
     assert with_motion.approach_kmh == plain.approach_kmh == pytest.approx(36.0)
-    assert (with_motion.stopped_s, with_motion.stops) == (plain.stopped_s, plain.stops)

@@ -155,9 +155,9 @@ def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float 
     """PassageSpeeds of a trace. entry_ts: when the vehicle reached its entry zone;
     passage_ts: when it left it; exit_ts: when it reached its exit zone (s, any None
     when not seen). spacing_s: the trace's sampling period. motion: when given (the
-    smoothed trajectory, `analytics.smooth`), the through speed's path is taken from it
-    instead of the trace (its approach speed, stopped time and stops stay the trace's:
-    smoothing did not make those better, docs/speeds.md)."""
+    smoothed trajectory, `analytics.smooth`), the through speed, stopped time and stops
+    are taken from it instead of the trace (its spacing is its median step); the approach
+    speed stays the trace's (smoothing did not make it better, docs/speeds.md)."""
     if not trace.t:
         return PassageSpeeds(None, None, None, None)
     t, xy, kmh = _sorted(trace)
@@ -168,12 +168,14 @@ def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float 
         window = (cum >= s_in - approach_m) & (t <= entry_ts) & (kmh > STOPPED_KMH)
         approach = float(np.median(kmh[window])) if window.any() else None
     through = None
-    mt, mxy = _sorted(motion)[:2] if motion is not None and motion.t else (t, xy)
-    cum = _cumulative_m(mt, mxy)
+    if motion is not None and len(motion.t) > 1:  # the rest from the smoothed trajectory
+        t, xy, kmh = _sorted(motion)
+        spacing_s = float(np.median(np.diff(t))) or spacing_s
+    cum = _cumulative_m(t, xy)
     if passage_ts is not None and exit_ts is not None:
-        t0, t1 = max(passage_ts, float(mt[0])), min(exit_ts, float(mt[-1]))
+        t0, t1 = max(passage_ts, float(t[0])), min(exit_ts, float(t[-1]))
         if t1 - t0 >= min_through_s:
-            through = float(np.interp(t1, mt, cum) - np.interp(t0, mt, cum)) / (t1 - t0) * MPS_TO_KMH
+            through = float(np.interp(t1, t, cum) - np.interp(t0, t, cum)) / (t1 - t0) * MPS_TO_KMH
     slow = kmh < STOPPED_KMH
     stopped_s = float(sample_durations_s(t, 2 * spacing_s)[slow].sum())
     return PassageSpeeds(approach, through, stopped_s, count_stops(kmh))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trafficprn.analytics.speed import MPS_TO_KMH
 from trafficprn.analytics.zones import GroundMapper
 from trafficprn.errors import CalibrationError, InputError
 from trafficprn.types import FloatArray
@@ -96,7 +97,8 @@ class SmoothedPath:
 
     @property
     def speed_kmh(self) -> FloatArray:
-        return np.asarray(np.hypot(self.v_mps[:, 0], self.v_mps[:, 1]) * 3.6, dtype=np.float64)
+        """(K,) speed, km/h."""
+        return np.asarray(np.hypot(self.v_mps[:, 0], self.v_mps[:, 1]) * MPS_TO_KMH, dtype=np.float64)
 
 
 def _transition(dt: float, q: float) -> tuple[FloatArray, FloatArray]:
@@ -123,7 +125,8 @@ def smooth_path(path: GroundPath, params: SmootherParams | None = None) -> Smoot
     c = np.asarray(path.cov_m2, dtype=np.float64).reshape(-1, 3)[order]
     r = np.stack([np.stack([c[:, 0], c[:, 1]], 1), np.stack([c[:, 1], c[:, 2]], 1)], 1)
     q = p.accel_mps2**2
-    xs_f, ps_f, xs_p, ps_p, fs = np.zeros((k, 4)), np.zeros((k, 4, 4)), np.zeros((k, 4)), np.zeros((k, 4, 4)), np.zeros((k, 4, 4))
+    xs_f, xs_p = np.zeros((k, 4)), np.zeros((k, 4))  # filtered and predicted states
+    ps_f, ps_p, fs = np.zeros((k, 4, 4)), np.zeros((k, 4, 4)), np.zeros((k, 4, 4))  # their covariances, transitions
     x = np.array([z[0, 0], z[0, 1], 0.0, 0.0])
     cov = np.zeros((4, 4))
     cov[:2, :2] = r[0]

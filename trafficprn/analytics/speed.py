@@ -119,13 +119,15 @@ def _cumulative_m(t: FloatArray, xy: FloatArray) -> FloatArray:
     return np.concatenate([[0.0], np.cumsum(steps)])
 
 
-def sample_durations_s(t: FloatArray, max_gap_s: float) -> FloatArray:
+def sample_durations_s(t: FloatArray, max_gap_s: float, end_s: float | None = None) -> FloatArray:
     """How long each sample at times t (sorted) stands for: half the way to each
-    neighbour, a gap over max_gap_s counting as max_gap_s (the trace was not there)."""
+    neighbour, a gap over max_gap_s counting as max_gap_s (the trace was not there); the
+    first and last samples stand for end_s beyond themselves (default max_gap_s / 2)."""
     if len(t) == 0:
         return np.zeros(0)
     gaps = np.minimum(np.diff(t), max_gap_s)
-    half = np.concatenate([[max_gap_s / 2], gaps / 2, [max_gap_s / 2]])
+    end = max_gap_s / 2 if end_s is None else end_s
+    half = np.concatenate([[end], gaps / 2, [end]])
     return np.asarray(half[:-1] + half[1:], dtype=np.float64)
 
 
@@ -142,17 +144,25 @@ def count_stops(kmh: FloatArray, stopped_kmh: float = STOPPED_KMH, go_kmh: float
     return stops
 
 
-def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float | None, exit_ts: float | None,
-                   *, spacing_s: float = 0.5, approach_m: float = APPROACH_M, min_through_s: float = 0.5) -> PassageSpeeds:
-    """PassageSpeeds of a trace. entry_ts: when the vehicle reached its entry zone;
-    passage_ts: when it left it; exit_ts: when it reached its exit zone (s, any None
-    when not seen). spacing_s: the trace's sampling period."""
-    if not trace.t:
-        return PassageSpeeds(None, None, None, None)
+def _sorted(trace: SpeedTrace) -> tuple[FloatArray, FloatArray, FloatArray]:
     order = np.argsort(np.asarray(trace.t), kind="stable")
     t = np.asarray(trace.t, dtype=np.float64)[order]
     xy = np.column_stack([trace.x_m, trace.y_m])[order]
-    kmh = np.asarray(trace.kmh, dtype=np.float64)[order]
+    return t, xy, np.asarray(trace.kmh, dtype=np.float64)[order]
+
+
+def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float | None, exit_ts: float | None,
+                   *, spacing_s: float = 0.5, approach_m: float = APPROACH_M, min_through_s: float = 0.5,
+                   motion: SpeedTrace | None = None) -> PassageSpeeds:
+    """PassageSpeeds of a trace. entry_ts: when the vehicle reached its entry zone;
+    passage_ts: when it left it; exit_ts: when it reached its exit zone (s, any None
+    when not seen). spacing_s: the trace's sampling period. motion: when given (the
+    smoothed trajectory, `analytics.smooth`), the through speed, stopped time and stops
+    are taken from it instead of the trace (a gap in it up to 2 spacing_s counts as
+    seen, as in the trace; its ends as half its step); the approach speed stays the trace's (smoothing did not make it better, docs/speeds.md)."""
+    if not trace.t:
+        return PassageSpeeds(None, None, None, None)
+    t, xy, kmh = _sorted(trace)
     cum = _cumulative_m(t, xy)
     approach = None
     if entry_ts is not None and t[0] < entry_ts:
@@ -160,10 +170,15 @@ def passage_speeds(trace: SpeedTrace, entry_ts: float | None, passage_ts: float 
         window = (cum >= s_in - approach_m) & (t <= entry_ts) & (kmh > STOPPED_KMH)
         approach = float(np.median(kmh[window])) if window.any() else None
     through = None
+    end_s = None
+    if motion is not None and len(motion.t) > 1:  # the rest from the smoothed trajectory
+        t, xy, kmh = _sorted(motion)
+        end_s = float(np.median(np.diff(t))) / 2
+    cum = _cumulative_m(t, xy)
     if passage_ts is not None and exit_ts is not None:
         t0, t1 = max(passage_ts, float(t[0])), min(exit_ts, float(t[-1]))
         if t1 - t0 >= min_through_s:
             through = float(np.interp(t1, t, cum) - np.interp(t0, t, cum)) / (t1 - t0) * MPS_TO_KMH
     slow = kmh < STOPPED_KMH
-    stopped_s = float(sample_durations_s(t, 2 * spacing_s)[slow].sum())
+    stopped_s = float(sample_durations_s(t, 2 * spacing_s, end_s)[slow].sum())
     return PassageSpeeds(approach, through, stopped_s, count_stops(kmh))

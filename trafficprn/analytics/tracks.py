@@ -21,6 +21,7 @@ import numpy as np
 
 from trafficprn.analytics.anchor import GroundAnchor
 from trafficprn.analytics.queue import LENGTH_BY_CLASS_M, Lane, build_lanes, queue_from_stop_line
+from trafficprn.analytics.smooth import GroundPath, SmootherParams, anchor_covariance_m2, smooth_path
 from trafficprn.analytics.speed import (
     MPS_TO_KMH,
     SpeedTrace,
@@ -61,6 +62,14 @@ class AnalyticsParams:
     history: int = 64  # positions kept per track
     anchor: str = "down"  # "down": calibrated ground anchor (see analytics.anchor); "bottom": box bottom-centre
     max_speed_samples: int = 2048  # speed estimates kept per track (decimated beyond)
+    # The through speed from the whole trajectory smoothed offline (analytics.smooth); off:
+    # from the windowed trace. The anchor's image error is taken as anchor_sd_px plus
+    # anchor_sd_share of the box size (sqrt of its area), mapped to the ground where it lies.
+    smooth: bool = True
+    smoother: SmootherParams = field(default_factory=SmootherParams)
+    anchor_sd_px: float = 1.0
+    anchor_sd_share: float = 0.05
+    max_path_samples: int = 4096  # raw ground positions kept per track (decimated beyond)
 
 
 @dataclass
@@ -80,6 +89,7 @@ class TrackState:
     in_area: deque[bool] = field(default_factory=deque)
     speeds_kmh: list[float] = field(default_factory=list)
     trace: SpeedTrace = field(default_factory=SpeedTrace.empty)  # every estimate, in the area or not
+    path: GroundPath = field(default_factory=GroundPath.empty)  # every ground position, for smoothing
     entry_ts: float | None = None  # when it reached its entry zone
     exit_ts: float | None = None  # when it reached its (last) exit zone
     speed_kmh: float | None = None
@@ -115,6 +125,7 @@ class TrackState:
         self.min_centre_m = min(self.min_centre_m, frag.min_centre_m)
         self.speeds_kmh = frag.speeds_kmh + self.speeds_kmh
         self.trace = frag.trace.joined(self.trace)
+        self.path = frag.path.joined(self.path)
         self.observations += frag.observations
         self.merged_ids = [*frag.merged_ids, frag.track_id, *self.merged_ids]
 
@@ -192,11 +203,13 @@ class TrafficAnalytics:
         except CalibrationError:
             ground_m = np.full((len(tracks), 2), np.nan)
         usable = np.asarray(np.isfinite(ground_m).all(axis=1), dtype=bool)
+        p = self.params
+        cov_m2 = (anchor_covariance_m2(self.ground, anchor_px, tracks.xyxy, p.anchor_sd_px, p.anchor_sd_share)
+                  if p.smooth else None)
         in_area = usable if self._area_map is None else usable & (self._area_map.lookup(anchor_px) >= 0)
         entry = self.zones.entry_of(anchor_px)
         exit_ = self.zones.exit_of(anchor_px)
         lane = self._lane_map.lookup(anchor_px) if self._lane_map is not None else np.full(len(tracks), -1)
-        p = self.params
         for i, tid in enumerate(tracks.track_id.tolist()):
             st = self.states.get(tid)
             if st is None:
@@ -226,6 +239,8 @@ class TrafficAnalytics:
                 st.ts.append(ts)
                 st.xy_m.append((float(xy[0]), float(xy[1])))
                 st.in_area.append(bool(in_area[i]))
+                if cov_m2 is not None and np.isfinite(cov_m2[i]).all():
+                    st.path.add(ts, xy, cov_m2[i], p.max_path_samples)
                 if len(st.ts) > p.history:
                     st.ts.popleft()
                     st.xy_m.popleft()
@@ -412,7 +427,8 @@ class TrafficAnalytics:
         passage_ts = st.passage_ts if st.passage_ts is not None else (st.last_in_entry_ts or st.first_ts)
         exit_ts = st.exit_ts if st.exit_ts is not None and st.exit_ts > passage_ts else None
         engineer = passage_speeds(self._trace_to_end(st), None if st.entry_inferred else st.entry_ts, passage_ts,
-                                  None if st.exit_inferred else exit_ts, spacing_s=self.params.speed_every_s)
+                                  None if st.exit_inferred else exit_ts, spacing_s=self.params.speed_every_s,
+                                  motion=self._smoothed(st))
         extras: dict[str, Any] = {"merged_track_ids": st.merged_ids} if st.merged_ids else {}
         if st.entry_inferred:
             extras["entry_inferred"] = True
@@ -438,6 +454,13 @@ class TrafficAnalytics:
             stops=engineer.stops,
             extras=extras,
         )
+
+    def _smoothed(self, st: TrackState) -> SpeedTrace | None:
+        """The track's whole ground path smoothed (analytics.smooth) as a trace; None when off."""
+        if not self.params.smooth or len(st.path.t) < 2:
+            return None
+        s = smooth_path(st.path, self.params.smoother)
+        return SpeedTrace(s.t.tolist(), s.xy_m[:, 0].tolist(), s.xy_m[:, 1].tolist(), s.speed_kmh.tolist())
 
     @staticmethod
     def _trace_to_end(st: TrackState) -> SpeedTrace:

@@ -296,7 +296,7 @@ def road_directions(lines: Lines, rng: np.random.Generator) -> RoadDirections:
     """The two dominant, orthogonal road directions of `lines`. Raises SetupError when
     either has straight stretches of fewer than MIN_LINES_PER_DIRECTION tracks."""
     thr = np.sin(np.radians(INLIER_DEG))
-    _need(lines, np.ones(len(lines.length), dtype=bool), "moving traffic")
+    _need(lines, np.ones(len(lines.length), dtype=bool), "any road")
     v1 = _ransac_vp(lines, rng)
     v1 = _refine_vp(v1, lines.take(np.abs(vp_residuals(v1, lines)) < thr))
     on1 = np.abs(vp_residuals(v1, lines)) < thr

@@ -48,6 +48,7 @@ from trafficprn.setup.calibrate_vps import (
     INLIER_DEG,
     Lines,
     RoadDirections,
+    best_roll,
     camera_from_vps,
     focal_candidates,
     refine_directions,
@@ -66,6 +67,8 @@ BoolArray = npt.NDArray[np.bool_]
 
 BOOTSTRAP_ROUNDS = 20
 ANCHOR_ROUNDS = 2
+FOCAL_KEEP = 0.75  # focals whose crossing-road lines score at least this share of the best
+FOCAL_SLACK = 1.02  # the lines may move the size-chosen focal by this factor
 
 
 @dataclass(frozen=True)
@@ -136,22 +139,35 @@ def _fit_once(
 
 
 def _select_focal(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior: VehicleSizePrior) -> RoadDirections:
-    """The focal (and roll) among those the second road's lines cannot tell apart (nearly
-    parallel lines far from their vanishing point are common) at which cars' apparent sizes
-    best follow their distance along each track."""
+    """The focal (and roll) at which cars' apparent sizes best follow their distance along
+    each track, among the focals the crossing road's lines cannot tell apart: nearly parallel
+    image lines far from their vanishing point hardly fix it, and lane changes and merges
+    across the junction bias them towards parallel (a focal too long). The grid's best is
+    refined by a parabola through its neighbours (in log focal)."""
     thr = np.sin(np.radians(INLIER_DEG))
     on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
-    best, best_cost = dirs, float("inf")
-    for focal, roll in focal_candidates(dirs.first, lines.take(~on1)):
+    rest = lines.take(~on1)
+    rows: list[tuple[float, float]] = []  # (log focal, cost)
+    for focal, roll in focal_candidates(dirs.first, rest, keep=FOCAL_KEEP):
         try:
             f, rotation, _ = camera_from_vps(dirs.first, second_vp(dirs.first, focal, roll))
         except SetupError:
             continue
-        cost = size_inconsistency(Camera(f, rotation, 1.0), cars, prior)
-        if cost < best_cost:
-            on2 = ~on1 & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
-            best, best_cost = RoadDirections(dirs.first, focal, roll, on1, on2), cost
-    return best
+        rows.append((float(np.log(focal)), size_inconsistency(Camera(f, rotation, 1.0), cars, prior)))
+    finite = [r for r in rows if np.isfinite(r[1])]
+    if not finite:
+        return dirs
+    k = int(np.argmin([c for _, c in finite]))
+    log_f = finite[k][0]
+    if 0 < k < len(finite) - 1 and abs(finite[k + 1][0] - finite[k - 1][0] - 2 * np.log(FOCAL_STEP)) < 1e-6:
+        (x0, c0), (x1, c1), (x2, c2) = finite[k - 1 : k + 2]
+        curve = c0 - 2 * c1 + c2
+        if curve > 0:
+            log_f = x1 + 0.5 * (x1 - x0) * (c0 - c2) / curve
+    focal = float(np.exp(log_f))
+    roll, _ = best_roll(dirs.first, focal, rest)
+    on2 = ~on1 & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
+    return RoadDirections(dirs.first, focal, roll, on1, on2)
 
 
 def calibrate_from_traffic(
@@ -183,7 +199,7 @@ def calibrate_from_traffic(
         anchors = footprint_anchors(fit.camera, tracks, image_size, centre, scale, prior)
         lines = track_lines(tracks, image_size, anchors)[0]
         dirs = _select_focal(dirs, lines, cars, prior)
-        dirs = settle(dirs, lines, focal_range=(dirs.focal / FOCAL_STEP, dirs.focal * FOCAL_STEP))
+        dirs = settle(dirs, lines, focal_range=(dirs.focal / FOCAL_SLACK, dirs.focal * FOCAL_SLACK))
         fit = _fit_once(dirs, lines, cars, lane_width_m, prior)
     values = _values(fit.camera, scale)
     spread = _bootstrap(dirs, lines, cars, len(tracks), scale, lane_width_m, prior, rng, bootstrap_rounds)
@@ -227,7 +243,8 @@ def _bootstrap(
             sub_cars = _resample_cars(cars, car_rows, pick)
             sub_dirs = RoadDirections(dirs.first, dirs.focal, dirs.roll_rad, on1, on2)
             sub_dirs = _select_focal(sub_dirs, sub, sub_cars, prior)
-            sub_dirs = refine_directions(sub_dirs, sub, focal_range=(sub_dirs.focal / FOCAL_STEP, sub_dirs.focal * FOCAL_STEP))
+            slack = (sub_dirs.focal / FOCAL_SLACK, sub_dirs.focal * FOCAL_SLACK)
+            sub_dirs = refine_directions(sub_dirs, sub, focal_range=slack)
             fit = _fit_once(sub_dirs, sub, sub_cars, lane_width_m, prior)
         except (SetupError, ValueError):
             continue

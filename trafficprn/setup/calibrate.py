@@ -1,20 +1,25 @@
 """A pole camera's calibration from its traffic alone, for sites with no survey.
 
-Method (single-view metrology from vehicle motion):
+Method (single-view metrology from vehicle motion; `calibrate_vps.py`, `calibrate_scale.py`):
 
-1. Each track's box bottom-centres (a ground-contact proxy) are cut into straight stretches
-   (Douglas-Peucker); each stretch becomes an image line.
-2. The lines of the two dominant road directions meet at two vanishing points, found by
-   RANSAC over line pairs and refined by least squares on the lines' angular residuals.
-3. The two road directions are taken as orthogonal on the ground; with the principal point
-   at the image centre and square pixels that fixes the focal length,
-   f^2 = -(v1 - c) . (v2 - c), and the camera's rotation: the ground normal is the cross
-   product of the two directions, which gives tilt and roll (the horizon).
-4. The metric scale (camera height) comes from vehicle sizes: for a candidate height a
-   cuboid of the published car-size prior (`priors.EUROPEAN_CAR_2022`) is placed at each
-   unoccluded car observation, heading along its motion, and projected; the height is the
-   one at which the median log ratio of observed to projected box size is zero. With a
-   user-given lane width the spacing of neighbouring lanes of traffic sets the scale instead.
+1. Each track's box centres are cut into straight stretches (Douglas-Peucker); each
+   stretch becomes an image line.
+2. RANSAC over line pairs finds the vanishing points of the two dominant road directions;
+   the one nearer the image centre (the better determined) is kept. The two roads are taken
+   as orthogonal on the ground, the principal point at the image centre and pixels square:
+   then a focal and a roll about the first direction place the second vanishing point,
+   f^2 = -(v1 - c) . (v2 - c), and give the camera's rotation (tilt and roll: the horizon).
+3. Scale (camera height): a cuboid of the published car-size prior
+   (`priors.EUROPEAN_CAR_2022`) is stood on each unoccluded moving car's box bottom-centre,
+   heading along its motion, and projected; the height is the one at which the median over
+   tracks of the log ratio of observed to projected box width is zero. With a user-given
+   lane width the spacing of neighbouring lanes of traffic sets it instead.
+4. Twice: the lines are fitted again through each observation's cuboid footprint centre
+   (one point fixed to the vehicle, unlike a box corner), and the focal is chosen where
+   cars' apparent widths best follow their distance along their own tracks, among the
+   focals the crossing road's lines cannot tell apart (nearly parallel in the image, and
+   tilted by lane changes); the lines then refine the first vanishing point and roll, and
+   the focal within 2 %.
 5. Uncertainty: one standard deviation over a bootstrap of the tracks.
 
 Ground frame of `calibration.points`: metres on the road plane, +y along the road

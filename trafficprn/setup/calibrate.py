@@ -100,8 +100,6 @@ def pose_angles(rotation: FloatArray) -> tuple[float, float, float]:
     return tilt, roll, yaw
 
 
-
-
 # ---------------------------------------------------------------- the whole fit
 @dataclass(frozen=True)
 class _Fit:

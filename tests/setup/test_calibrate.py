@@ -134,6 +134,20 @@ def test_lane_width_sets_the_scale(scene: Path, truth_camera: CameraConfig) -> N
     assert got == pytest.approx(20.0, rel=0.08)
 
 
+def test_a_known_focal_is_kept_and_only_the_pose_and_height_are_fitted(scene: Path, truth_camera: CameraConfig) -> None:
+    focal = float(truth_camera.lens.fx)  # type: ignore[union-attr]  # the sim's pole camera is a pinhole
+    fit = calibrate_from_traffic(truth_tracks(scene), SIZE, focal_px=focal, bootstrap_rounds=ROUNDS)
+    assert fit.lens.fx == fit.lens.fy == pytest.approx(focal, rel=1e-9)
+    assert "focal_px" not in fit.fit.uncertainty and "height_m" in fit.fit.uncertainty
+    truth = Calibration.from_camera(truth_camera)
+    ours = fitted_calibration(truth_camera, fit)
+    a, b = truth.ground_to_image(np.array([[0.0, 0.0], [0.0, 20.0]]))
+    got = np.linalg.norm(ours.image_to_ground(a[None])[0] - ours.image_to_ground(b[None])[0])
+    assert got == pytest.approx(20.0, rel=0.08)
+    with pytest.raises(SetupError, match="focal"):
+        calibrate_from_traffic(truth_tracks(scene), SIZE, focal_px=float("nan"))
+
+
 def _mostly_along_image_y(track: ObservedTrack) -> bool:
     c = track.centres_px
     d = c[-1] - c[0]

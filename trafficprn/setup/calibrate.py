@@ -74,6 +74,7 @@ BOOTSTRAP_ROUNDS = 20
 ANCHOR_ROUNDS = 2
 FOCAL_KEEP = 0.75  # focals whose crossing-road lines score at least this share of the best
 FOCAL_SLACK = 1.02  # the lines may move the size-chosen focal by this factor
+FOCAL_FIXED = 1.0005  # a known focal stays put (the least-squares bounds must not meet)
 
 
 @dataclass(frozen=True)
@@ -141,12 +142,33 @@ def _fit_once(
                 "lane width")
 
 
-def _select_focal(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior: VehicleSizePrior) -> RoadDirections:
+def _with_focal(dirs: RoadDirections, lines: Lines, focal: float) -> RoadDirections:
+    """`dirs` at `focal` (q units), with the roll that best places the crossing road."""
+    thr = np.sin(np.radians(INLIER_DEG))
+    on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
+    roll, _ = best_roll(dirs.first, focal, lines.take(~on1))
+    on2 = ~on1 & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
+    return RoadDirections(dirs.first, focal, roll, on1, on2)
+
+
+def _focal_range(dirs: RoadDirections, known: float | None) -> tuple[float, float]:
+    """The focals the refinement may move to: the known one (a lens from the camera's data
+    sheet), else FOCAL_SLACK around the size-chosen one."""
+    if known is not None:
+        return known / FOCAL_FIXED, known * FOCAL_FIXED
+    return dirs.focal / FOCAL_SLACK, dirs.focal * FOCAL_SLACK
+
+
+def _select_focal(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior: VehicleSizePrior,
+                  known: float | None = None) -> RoadDirections:
     """The focal (and roll) at which cars' apparent sizes best follow their distance along
     each track, among the focals the crossing road's lines cannot tell apart: nearly parallel
     image lines far from their vanishing point hardly fix it, and lane changes and merges
     across the junction bias them towards parallel (a focal too long). The grid's best is
-    refined by a parabola through its neighbours (in log focal)."""
+    refined by a parabola through its neighbours (in log focal). With a `known` focal (q
+    units) only the roll is chosen."""
+    if known is not None:
+        return _with_focal(dirs, lines, known)
     thr = np.sin(np.radians(INLIER_DEG))
     on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
     rest = lines.take(~on1)
@@ -179,6 +201,7 @@ def calibrate_from_traffic(
     *,
     lane_width_m: float | None = None,
     prior: VehicleSizePrior = EUROPEAN_CAR_2022,
+    focal_px: float | None = None,
     seed: int = 0,
     bootstrap_rounds: int = BOOTSTRAP_ROUNDS,
 ) -> TrafficCalibration:
@@ -187,6 +210,8 @@ def calibrate_from_traffic(
     tracks: vehicle tracks in source-image px; image_size: (width, height) px.
     lane_width_m: the site's lane width, if known; it then sets the scale from the spacing of
     neighbouring lanes of traffic (the car-size prior where no lanes are found).
+    focal_px: the lens' focal length in px where the site gives a pinhole lens (a data
+    sheet's field of view); then only the pose and the height are fitted.
     bootstrap_rounds: resamplings of the tracks for the uncertainty (fewer than 3: none).
     Raises SetupError naming what the footage lacks (too few straight tracks, one road
     direction only, roads that cannot be orthogonal, too few cars to scale).
@@ -194,18 +219,26 @@ def calibrate_from_traffic(
     if lane_width_m is not None and not 1.5 <= lane_width_m <= 6.0:
         raise SetupError(f"expected a lane width of 1.5-6 m, got {lane_width_m} m")
     rng = np.random.default_rng(seed)
+    if focal_px is not None and not (np.isfinite(focal_px) and focal_px > 0):
+        raise SetupError(f"expected a positive focal length in px, got {focal_px}")
     lines, centre, scale = track_lines(tracks, image_size)
+    known = None if focal_px is None else float(focal_px) / scale
     dirs = road_directions(lines, rng)
+    if known is not None:
+        dirs = settle(_with_focal(dirs, lines, known), lines, focal_range=_focal_range(dirs, known))
     cars = car_sightings(tracks, image_size, centre, scale)
     fit = _fit_once(dirs, lines, cars, lane_width_m, prior)
     for _ in range(ANCHOR_ROUNDS):  # lines again, through fitted footprint centres instead of box centres
         anchors = footprint_anchors(fit.camera, tracks, image_size, centre, scale, prior)
         lines = track_lines(tracks, image_size, anchors)[0]
-        dirs = _select_focal(dirs, lines, cars, prior)
-        dirs = settle(dirs, lines, focal_range=(dirs.focal / FOCAL_SLACK, dirs.focal * FOCAL_SLACK))
+        dirs = _select_focal(dirs, lines, cars, prior, known)
+        dirs = settle(dirs, lines, focal_range=_focal_range(dirs, known))
         fit = _fit_once(dirs, lines, cars, lane_width_m, prior)
     values = _values(fit.camera, scale)
-    spread = _bootstrap(dirs, lines, cars, len(tracks), scale, lane_width_m, prior, rng, bootstrap_rounds)
+    spread = _bootstrap(dirs, lines, cars, len(tracks), scale, lane_width_m, prior, rng, bootstrap_rounds, known)
+    if known is not None:
+        values["focal_px"] = float(focal_px)  # type: ignore[arg-type]  # checked above
+        spread.pop("focal_px", None)
     lens = PinholeLens(model="pinhole", image_size=image_size, fx=values["focal_px"], fy=values["focal_px"],
                        cx=float(centre[0]), cy=float(centre[1]))
     origin = np.nanmedian(fit.camera.ground(lines.ground_mid), axis=0)
@@ -232,6 +265,7 @@ def _bootstrap(
     prior: VehicleSizePrior,
     rng: np.random.Generator,
     rounds: int,
+    known: float | None = None,
 ) -> dict[str, float]:
     """One standard deviation of each fitted value over `rounds` resamplings of the
     tracks (the road directions refined again from the resampled lines, the height solved
@@ -245,9 +279,8 @@ def _bootstrap(
         try:
             sub_cars = _resample_cars(cars, car_rows, pick)
             sub_dirs = RoadDirections(dirs.first, dirs.focal, dirs.roll_rad, on1, on2)
-            sub_dirs = _select_focal(sub_dirs, sub, sub_cars, prior)
-            slack = (sub_dirs.focal / FOCAL_SLACK, sub_dirs.focal * FOCAL_SLACK)
-            sub_dirs = refine_directions(sub_dirs, sub, focal_range=slack)
+            sub_dirs = _select_focal(sub_dirs, sub, sub_cars, prior, known)
+            sub_dirs = refine_directions(sub_dirs, sub, focal_range=_focal_range(sub_dirs, known))
             fit = _fit_once(sub_dirs, sub, sub_cars, lane_width_m, prior)
         except (SetupError, ValueError):
             continue

@@ -9,8 +9,8 @@ import pytest
 from trafficprn.sim.scenario import load_scenario
 from trafficprn.sim.scene import SceneOptions, render_scene
 
-SCENE_SECONDS = 200.0  # three signal cycles of the default junction: every leg queues
-SCENE_FPS = 5.0
+SCENE_SECONDS = 180.0  # two and a half signal cycles of the default junction: every leg queues
+SCENE_FPS = 4.0
 
 
 def _render(root: Path, camera: str, size: tuple[int, int]) -> Path:

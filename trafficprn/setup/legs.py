@@ -211,8 +211,9 @@ def _angle_between(a: float, b: float) -> float:
     return min(d, 360.0 - d)
 
 
-def cluster_bearings(bearings: FloatArray, min_support: int) -> list[float]:
-    """Peaks (deg) of a circular histogram of bearings, greedily, >= MIN_LEG_SEPARATION_DEG apart."""
+def cluster_bearings(bearings: FloatArray, min_support: int, min_share: float = 0.15) -> list[float]:
+    """Peaks (deg) of a circular histogram of bearings, greedily, >= MIN_LEG_SEPARATION_DEG apart,
+    each with at least min_support bearings near it and min_share of the strongest peak's."""
     bins = np.zeros(360)
     np.add.at(bins, np.round(bearings).astype(int) % 360, 1.0)
     x = np.arange(-30, 31)
@@ -226,6 +227,8 @@ def cluster_bearings(bearings: FloatArray, min_support: int) -> list[float]:
         near = sum(_angle_between(float(x), float(b)) < MIN_LEG_SEPARATION_DEG / 2 for x in bearings)
         if near < min_support:
             break
+        if not peaks:
+            min_support = max(min_support, int(np.ceil(min_share * near)))
         peaks.append(float(b))
     return peaks
 
@@ -357,7 +360,8 @@ def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: lis
     from_queues = len(stops) >= 3
     if from_queues:
         t_stop = np.array([frame.along(s.xy_m) for s in stops])
-        stop_t = queue_head_m(t_stop) - CAR_LENGTH_M / 2 - HEAD_GAP_M
+        waited = np.array([s.end_ts - s.start_ts for s in stops])
+        stop_t = queue_head_m(t_stop, waited) - CAR_LENGTH_M / 2 - HEAD_GAP_M
     in_ts = _leg_samples(frame, tracks, inbound, -1.0)
     out_ts = _leg_samples(frame, tracks, outbound, +1.0)
     if not from_queues and len(in_ts):
@@ -375,14 +379,17 @@ def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: lis
                         inbound, outbound, stops)
 
 
-def queue_head_m(t_stop_m: FloatArray, bandwidth_m: float = 0.6, share: float = 0.75) -> float:
+def queue_head_m(t_stop_m: FloatArray, waited_s: FloatArray | None = None, bandwidth_m: float = 0.6,
+                 share: float = 0.6) -> float:
     """Where the front vehicle of a leg's queues stands (m along the leg, its middle): the
-    front-most peak of the stop positions' density at least `share` of the highest peak.
-    Every queue has a head at the same line, so its peak is the highest; vehicles waiting
-    inside the junction to turn form smaller peaks in front of it, later queue positions
-    spread out behind it."""
+    front-most peak of the stop positions' density, each stop weighted by how long it
+    waited (`waited_s`, 1-60 s), at least `share` of the highest peak. Every queue has a head
+    at the same line, and heads wait longest (they arrive first at red), so their peak is
+    the highest; vehicles waiting inside the junction for a gap to turn wait briefly and
+    form smaller peaks in front of it; later queue positions spread out behind it."""
+    w = np.ones(len(t_stop_m)) if waited_s is None else np.clip(waited_s, 1.0, 60.0)
     grid = np.arange(t_stop_m.min() - 2.0, t_stop_m.max() + 2.0, 0.1)
-    density = np.exp(-0.5 * ((grid[:, None] - t_stop_m[None, :]) / bandwidth_m) ** 2).sum(axis=1)
+    density = (w[None, :] * np.exp(-0.5 * ((grid[:, None] - t_stop_m[None, :]) / bandwidth_m) ** 2)).sum(axis=1)
     is_peak = np.r_[False, (density[1:-1] >= density[:-2]) & (density[1:-1] > density[2:]), False]
     peaks = np.flatnonzero(is_peak & (density >= share * density.max()))
     return float(grid[peaks[0]]) if len(peaks) else float(grid[int(np.argmax(density))])

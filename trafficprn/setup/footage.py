@@ -33,7 +33,8 @@ from trafficprn.types import Detections, Detector, VehicleClass
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MIN_MINUTES = 5.0
 BACKGROUND_SAMPLES = 24
-SAMPLE_WIDTH_PX = 160  # background samples are downscaled to this width
+SAMPLE_WIDTH_PX = 320  # background samples are downscaled to this width
+ALIGNED_SHARE = 0.6  # undoing a real camera shift leaves the typical pixel difference below this share
 STILL_DIFF = 0.5  # mean abs grey difference (0-255) below which two samples are the same picture
 MAX_SHIFT_PX = 1.0  # global shift (at SAMPLE_WIDTH_PX) beyond which the camera moved
 MIN_MOVING_TRACKS = 10
@@ -120,20 +121,36 @@ def check_background(video: VideoInfo, samples: list[np.ndarray]) -> None:
     if float(np.median(diffs)) < STILL_DIFF:  # (the first frame may differ by its encoding alone)
         raise SetupError(f"{video.path}: the picture never changes (a still image); a suggestion needs video "
                          "of moving traffic")
-    # against the median of the samples: for a fixed camera that is the empty road, which each
-    # sample matches but for the vehicles on it; a camera that pans, tilts or shakes shifts
-    # the whole picture away from it
-    reference = np.median(np.stack(samples), axis=0).astype(np.float32)
-    window = cv2.createHanningWindow(reference.shape[::-1], cv2.CV_32F)
-    shifts = []
-    for sample in samples:
-        (dx, dy), _ = cv2.phaseCorrelate(reference, sample, window)
-        shifts.append(float(np.hypot(dx, dy)))
-    moved = sum(s > MAX_SHIFT_PX for s in shifts)
-    if moved >= max(2, len(shifts) // 4):
-        raise SetupError(f"{video.path}: the camera moves (the picture shifts by up to "
-                         f"{max(shifts) * 100 / SAMPLE_WIDTH_PX:.1f} % of its width in {moved} of {len(shifts)} "
-                         "samples); a suggestion needs a fixed camera, since zones are drawn in image pixels")
+    moved = [_camera_shift(a, b) for a, b in zip(samples, samples[1:], strict=False)]
+    shifted = [m for m in moved if m is not None]
+    if len(shifted) >= max(2, len(moved) // 4):
+        worst = max(shifted) * 100 / SAMPLE_WIDTH_PX
+        raise SetupError(f"{video.path}: the camera moves (the whole picture shifts, by up to {worst:.1f} % of its "
+                         f"width, between {len(shifted)} of {len(moved)} pairs of samples); a suggestion needs a "
+                         "fixed camera, since zones are drawn in image pixels")
+
+
+def _camera_shift(a: np.ndarray, b: np.ndarray) -> float | None:
+    """The shift (px) of the picture from sample a to b when the camera moved between them, else None.
+
+    The global shift is found by phase correlation, then checked: had the camera moved, undoing
+    the shift brings the two pictures together (the typical pixel differs much less); where the
+    camera is fixed and only vehicles move, the typical pixel shows the same road in both and a
+    spurious shift only pulls it apart."""
+    window = cv2.createHanningWindow(a.shape[::-1], cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(a.copy(), b.copy(), window)  # copies: OpenCV windows its inputs in place
+    shift = float(np.hypot(dx, dy))
+    if shift <= MAX_SHIFT_PX:
+        return None
+    h, w = a.shape
+    m = int(np.ceil(max(abs(dx), abs(dy)))) + 1
+    if 2 * m >= min(h, w):
+        return shift  # more than half the picture: nothing stayed
+    inner = (slice(m, h - m), slice(m, w - m))
+    raw = float(np.median(np.abs(a[inner] - b[inner])))
+    undone = float(np.median(np.abs(cv2.warpAffine(b, np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]]), (w, h))[inner]
+                                    - a[inner])))
+    return shift if undone < ALIGNED_SHARE * raw else None
 
 
 def check_moving_traffic(video: VideoInfo, tracks: list[ObservedTrack], min_tracks: int = MIN_MOVING_TRACKS) -> None:

@@ -8,13 +8,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.setup.sim_tracks import truth_tracks
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import load_site
 from trafficprn.geometry.polygons import points_in_polygon
 from trafficprn.setup.lanes import lane_centres, suggest_lanes
 from trafficprn.setup.legs import ground_tracks, suggest_legs
 from trafficprn.setup.suggest import _visibility
-from tests.setup.sim_tracks import truth_tracks
 
 
 def test_lanes_match_the_hand_made_ones(fisheye_scene: Path) -> None:

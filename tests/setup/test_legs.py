@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.setup.sim_tracks import truth_tracks
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import load_site
 from trafficprn.geometry.polygons import points_in_polygon, polygon_centroid
@@ -21,7 +22,6 @@ from trafficprn.setup.legs import (
     suggest_legs,
 )
 from trafficprn.setup.suggest import _visibility
-from tests.setup.sim_tracks import truth_tracks
 
 
 def _scene(path: Path) -> tuple[list[GroundTrack], Calibration, object]:

@@ -115,7 +115,8 @@ def _visible_reach(frame: LegFrame, t0: float, length: float, s: tuple[float, fl
     if visible is None:
         return t0 + length
     ts = np.linspace(t0, t0 + length, 41)
-    seen = visible(np.concatenate([frame.point(ts, s[0]), frame.point(ts, s[1])])).reshape(2, -1).all(axis=0)
+    edge = np.concatenate([frame.point(ts, s[0]), frame.point(ts, s[1])])
+    seen = np.asarray(visible(edge).reshape(2, -1).all(axis=0), dtype=bool)
     if not seen[0]:
         return None
     last = len(ts) - 1 if seen.all() else int(np.argmin(seen)) - 1

@@ -169,7 +169,7 @@ def _run_heading(xy: FloatArray) -> FloatArray | None:
     if k >= len(xy):
         return None
     d = xy[k] - xy[0]
-    return d / np.linalg.norm(d)
+    return np.asarray(d / np.linalg.norm(d), dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -493,7 +493,7 @@ def _visible_rect(frame: LegFrame, t0: float, length: float, s: tuple[float, flo
         return frame.rectangle(t0, t0 + length, *s)
     ts = np.linspace(t0, t0 + length, 21)
     edge = np.concatenate([frame.point(ts, s[0]), frame.point(ts, s[1])])
-    seen = visible(edge).reshape(2, -1).all(axis=0)
+    seen = np.asarray(visible(edge).reshape(2, -1).all(axis=0), dtype=bool)
     if not seen[0]:
         return None
     last = int(np.argmin(seen)) - 1 if not seen.all() else len(ts) - 1

@@ -33,8 +33,8 @@ from trafficprn.config import (
     LensConfig,
     QueueConfig,
     SiteConfig,
-    SupportedZone,
     Suggestion,
+    SupportedZone,
     config_error_from,
     parse_site,
 )

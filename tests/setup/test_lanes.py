@@ -12,8 +12,9 @@ from tests.setup.sim_tracks import truth_tracks
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import load_site
 from trafficprn.geometry.polygons import points_in_polygon
+from trafficprn.setup.ground import ground_tracks
 from trafficprn.setup.lanes import lane_centres, suggest_lanes
-from trafficprn.setup.legs import ground_tracks, suggest_legs
+from trafficprn.setup.legs import suggest_legs
 from trafficprn.setup.suggest import _visibility
 
 

@@ -12,15 +12,8 @@ from tests.setup.sim_tracks import truth_tracks
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import load_site
 from trafficprn.geometry.polygons import points_in_polygon, polygon_centroid
-from trafficprn.setup.legs import (
-    COMPASS,
-    GroundTrack,
-    SuggestedLeg,
-    assign_names,
-    ground_tracks,
-    queue_head_m,
-    suggest_legs,
-)
+from trafficprn.setup.ground import GroundTrack, ground_tracks
+from trafficprn.setup.legs import COMPASS, SuggestedLeg, assign_names, queue_head_m, suggest_legs
 from trafficprn.setup.suggest import _visibility
 
 

@@ -11,7 +11,7 @@ numbered from the kerb: N-1 is the inbound lane of leg N nearest the kerb.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -99,8 +99,6 @@ def _kerb_is_high(leg: SuggestedLeg, driving_side: str) -> bool:
 
 
 def _renumber(lanes: list[SuggestedLane], leg: str) -> list[SuggestedLane]:
-    from dataclasses import replace
-
     return [replace(lane, name=f"{leg}-{i}") for i, lane in enumerate(lanes, start=1)]
 
 

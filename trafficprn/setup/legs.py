@@ -1,6 +1,6 @@
 """Legs of a junction from where its tracks enter, stop and leave, on the ground plane.
 
-1. Tracks go to the ground (the calibrated anchor of each box, smoothed), with speeds.
+1. Tracks go to the ground (`ground.py`: the calibrated anchor of each box, smoothed), with speeds.
 2. The junction centre is the least-squares meeting point of the lines vehicles drive
    along (each moving sample's position and heading).
 3. Each track that starts heading in votes for the leg it came from: the bearing opposite
@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import numpy.typing as npt
 
-from trafficprn.analytics.anchor import GroundAnchor
-from trafficprn.camera.calibration import Calibration
 from trafficprn.config import QueueConfig
 from trafficprn.errors import SetupError
-from trafficprn.setup.tracks import ObservedTrack
+from trafficprn.geometry.polygons import polygons_overlap
+from trafficprn.setup.ground import GroundTrack, Stop, queued_stops
 from trafficprn.types import FloatArray
 
 COMPASS = {"N": 0.0, "NE": 45.0, "E": 90.0, "SE": 135.0, "S": 180.0, "SW": 225.0, "W": 270.0, "NW": 315.0}
@@ -40,8 +39,6 @@ NAMING_RULE = ("Legs are named N, E, S, W by the compass bearing of the leg's ax
                "lane nearest the kerb.")
 MIN_LEG_SEPARATION_DEG = 40.0
 HEADING_RUN_M = 5.0  # a track's first/last heading: over its first/last metres of travel
-SMOOTH_S = 0.6
-MOVING_KMH = 12.0
 ENTRY_LENGTH_M = 10.0
 EXIT_LENGTH_M = 10.0
 ZONE_MARGIN_M = 1.2  # zones reach this far beyond the outermost anchors (half a vehicle and some)
@@ -49,91 +46,6 @@ HEAD_GAP_M = 0.7  # the front vehicle of a queue stops this far behind the stop 
 CAR_LENGTH_M = 4.5
 
 Visible = Callable[[FloatArray], npt.NDArray[np.bool_]]  # (N, 2) ground m -> (N,) seen by the camera
-
-
-@dataclass(frozen=True)
-class GroundTrack:
-    """A track on the ground: smoothed anchor positions (n, 2) m, speed (n,) km/h and unit
-    heading (n, 2) (nan while slower than MOVING_KMH)."""
-
-    track_id: int
-    class_name: str
-    ts: FloatArray
-    xy_m: FloatArray
-    speed_kmh: FloatArray
-    heading: FloatArray
-
-    @property
-    def travel_m(self) -> float:
-        return float(np.hypot(*np.diff(self.xy_m, axis=0).T).sum()) if len(self.xy_m) > 1 else 0.0
-
-
-@dataclass(frozen=True)
-class Stop:
-    """One queued stop of a track: where (m) and from when to when (s)."""
-
-    track_id: int
-    xy_m: FloatArray
-    start_ts: float
-    end_ts: float
-
-
-def ground_tracks(tracks: Sequence[ObservedTrack], calibration: Calibration) -> list[GroundTrack]:
-    """Tracks on the ground, through the pipeline's calibrated ground anchor. Samples that
-    see no road are dropped; tracks with fewer than 3 left are left out."""
-    anchor = GroundAnchor(calibration)
-    out = []
-    for t in tracks:
-        xy = calibration.image_to_ground(anchor(t.boxes_px))
-        ok = np.isfinite(xy).all(axis=1)
-        if ok.sum() < 3:
-            continue
-        ts, xy = t.ts[ok], xy[ok]
-        xy = _smooth(ts, xy, SMOOTH_S)
-        speed, heading = _velocity(ts, xy)
-        out.append(GroundTrack(t.track_id, t.class_name, ts, xy, speed, heading))
-    return out
-
-
-def _smooth(ts: FloatArray, xy: FloatArray, window_s: float) -> FloatArray:
-    """Moving mean over `window_s` (by time, so dropped frames do not widen it)."""
-    c = np.vstack([np.zeros((1, 2)), np.cumsum(xy, axis=0)])
-    lo = np.searchsorted(ts, ts - window_s / 2, side="left")
-    hi = np.searchsorted(ts, ts + window_s / 2, side="right")
-    return np.asarray((c[hi] - c[lo]) / (hi - lo)[:, None], dtype=np.float64)
-
-
-def _velocity(ts: FloatArray, xy: FloatArray, span_s: float = 1.0) -> tuple[FloatArray, FloatArray]:
-    lo = np.searchsorted(ts, ts - span_s / 2, side="left")
-    hi = np.clip(np.searchsorted(ts, ts + span_s / 2, side="right") - 1, 0, len(ts) - 1)
-    dt = ts[hi] - ts[lo]
-    d = xy[hi] - xy[lo]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = d / dt[:, None]
-        speed = np.hypot(v[:, 0], v[:, 1]) * 3.6
-        heading = v / np.hypot(v[:, 0], v[:, 1])[:, None]
-    speed = np.where(dt > 0, speed, np.nan)
-    heading[~(speed >= MOVING_KMH)] = np.nan
-    return np.asarray(speed, dtype=np.float64), np.asarray(heading, dtype=np.float64)
-
-
-def queued_stops(track: GroundTrack, queue: QueueConfig) -> list[Stop]:
-    """Stops of a track under the camera's queue rule: slower than stopped_kmh for >= dwell_s."""
-    slow = np.nan_to_num(track.speed_kmh, nan=np.inf) < queue.stopped_kmh
-    out = []
-    i, n = 0, len(slow)
-    while i < n:
-        if not slow[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and slow[j + 1]:
-            j += 1
-        if track.ts[j] - track.ts[i] >= max(queue.dwell_s, 0.5):
-            out.append(Stop(track.track_id, np.median(track.xy_m[i:j + 1], axis=0), float(track.ts[i]),
-                            float(track.ts[j])))
-        i = j + 1
-    return out
 
 
 def junction_centre(tracks: Sequence[GroundTrack]) -> FloatArray:
@@ -370,7 +282,7 @@ def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: lis
     out_s = _range(out_ts[:, 1]) if len(out_ts) >= 10 else None
     if stops and in_s is not None:
         s_stop = np.array([frame.across(s.xy_m) for s in stops])
-        in_s = (min(in_s[0], float(np.quantile(s_stop, 0.02))), max(in_s[1], float(np.quantile(s_stop, 0.98))))
+        in_s = (min(in_s[0], float(np.quantile(s_stop, 0.05))), max(in_s[1], float(np.quantile(s_stop, 0.95))))
     in_s, out_s = _split_sides(in_s, out_s, driving_side)
     # queued behind the stop line, on the inbound side (not waiting inside the junction to turn)
     stops = [s for s in stops if in_s is not None and in_s[0] <= frame.across(s.xy_m) <= in_s[1]
@@ -396,7 +308,7 @@ def queue_head_m(t_stop_m: FloatArray, waited_s: FloatArray | None = None, bandw
 
 
 def _range(s: FloatArray) -> tuple[float, float]:
-    lo, hi = np.quantile(s, [0.02, 0.98])
+    lo, hi = np.quantile(s, [0.05, 0.95])  # a far, oblique leg has long tails of lateral error
     return float(lo) - ZONE_MARGIN_M, float(hi) + ZONE_MARGIN_M
 
 
@@ -446,15 +358,11 @@ def _fallback_stop_lines(legs: list[SuggestedLeg], tracks: Sequence[GroundTrack]
 
 
 def _replace(leg: SuggestedLeg, **kw: object) -> SuggestedLeg:
-    from dataclasses import replace
-
     return replace(leg, **kw)  # type: ignore[arg-type]
 
 
 def _separate(legs: list[SuggestedLeg]) -> list[SuggestedLeg]:
     """Move stop lines outwards until no two legs' zones overlap on the ground."""
-    from trafficprn.geometry.polygons import polygons_overlap
-
     legs = list(legs)
     for _ in range(40):
         rects = [_rects(leg) for leg in legs]

@@ -13,6 +13,7 @@ where the camera sees the road; the result is validated through `SiteConfig` (so
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,8 +51,9 @@ from trafficprn.setup.footage import (
     collect_tracks,
     probe_video,
 )
+from trafficprn.setup.ground import ground_tracks
 from trafficprn.setup.lanes import SuggestedLane, suggest_lanes
-from trafficprn.setup.legs import NAMING_RULE, SuggestedLeg, ground_tracks, suggest_legs
+from trafficprn.setup.legs import NAMING_RULE, SuggestedLeg, suggest_legs
 from trafficprn.setup.tracks import ObservedTrack
 from trafficprn.types import Detector, FloatArray
 
@@ -268,6 +270,4 @@ def write_site(site: SiteConfig, raw: _RawCamera, out: Path) -> None:
 
 
 def _wrap(text: str, width: int = 100) -> list[str]:
-    import textwrap
-
     return textwrap.wrap(text, width=width, subsequent_indent="#   ")

@@ -227,6 +227,11 @@ def suggest_legs(tracks: Sequence[GroundTrack], queue: QueueConfig, visible: Vis
     names = assign_names([bearing_deg(f.outward) for f, _, _ in raw])
     legs = [_leg(name, frame, tracks, inbound, outbound, queue, driving_side)
             for name, (frame, inbound, outbound) in zip(names, raw, strict=True)]
+    # a stop line inside the junction (stops there were vehicles waiting to turn) is found
+    # again from the stops beyond the crossing roads
+    boxes = [junction_reach_m(leg, legs) for leg in legs]
+    legs = [_leg(leg.name, leg.frame, tracks, leg.inbound, leg.outbound, queue, driving_side, box)
+            if not leg.stop_t_m >= box else leg for leg, box in zip(legs, boxes, strict=True)]
     legs = _fallback_stop_lines(legs, tracks)
     return [_with_zones(leg, visible) for leg in _separate(legs)]
 
@@ -248,6 +253,23 @@ def _refine_axis(frame: LegFrame, tracks: Sequence[GroundTrack], idx: list[int])
     return LegFrame(frame.centre_m, mean / np.linalg.norm(mean))
 
 
+def junction_reach_m(leg: SuggestedLeg, legs: Sequence[SuggestedLeg]) -> float:
+    """How far from the centre along `leg` the roads that cross it reach (m): where the leg's
+    axis leaves the lateral extent (inbound and outbound) of every leg at more than 30 deg to it."""
+    reach = 0.0
+    for other in legs:
+        sides = [r for r in (other.inbound_s_m, other.outbound_s_m) if r is not None]
+        if other is leg or not sides:
+            continue
+        cross = float(leg.frame.outward @ other.frame.lateral)
+        if abs(cross) < 0.5:  # (nearly) in line with this leg: the opposite leg, not a crossing road
+            continue
+        edges = np.array([sides[0][0], sides[0][1], *(x for r in sides[1:] for x in r)])
+        offset = float((other.frame.centre_m - leg.frame.centre_m) @ other.frame.lateral)
+        reach = max(reach, float(np.max((edges + offset) / cross)))
+    return reach
+
+
 def _leg_samples(leg_frame: LegFrame, tracks: Sequence[GroundTrack], idx: list[int], sign: float) -> FloatArray:
     """(K, 2) (t, s) of moving samples of tracks idx heading along sign * outward (+1 out, -1 in)."""
     rows = []
@@ -262,11 +284,12 @@ def _leg_samples(leg_frame: LegFrame, tracks: Sequence[GroundTrack], idx: list[i
 
 
 def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: list[int], outbound: list[int],
-         queue: QueueConfig, driving_side: str) -> SuggestedLeg:
+         queue: QueueConfig, driving_side: str, box_m: float = 0.0) -> SuggestedLeg:
+    """One leg; `box_m`: how far along it the crossing roads reach (its stop line lies beyond)."""
     stops = []
     for i in inbound:
         for st in queued_stops(tracks[i], queue):
-            if frame.along(st.xy_m) > 0:
+            if frame.along(st.xy_m) > box_m + (CAR_LENGTH_M / 2 if box_m > 0 else 0.0):
                 stops.append(st)
     stop_t = float("nan")
     from_queues = len(stops) >= 3
@@ -284,6 +307,8 @@ def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: lis
         s_stop = np.array([frame.across(s.xy_m) for s in stops])
         in_s = (min(in_s[0], float(np.quantile(s_stop, 0.05))), max(in_s[1], float(np.quantile(s_stop, 0.95))))
     in_s, out_s = _split_sides(in_s, out_s, driving_side)
+    if np.isfinite(stop_t):
+        stop_t = max(stop_t, box_m)
     # queued behind the stop line, on the inbound side (not waiting inside the junction to turn)
     stops = [s for s in stops if in_s is not None and in_s[0] <= frame.across(s.xy_m) <= in_s[1]
              and frame.along(s.xy_m) >= stop_t + CAR_LENGTH_M / 2 - 1.0]

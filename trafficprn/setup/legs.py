@@ -39,8 +39,8 @@ NAMING_RULE = ("Legs are named N, E, S, W by the compass bearing of the leg's ax
                "lane nearest the kerb.")
 MIN_LEG_SEPARATION_DEG = 40.0
 HEADING_RUN_M = 5.0  # a track's first/last heading: over its first/last metres of travel
-ENTRY_LENGTH_M = 10.0
-EXIT_LENGTH_M = 10.0
+ENTRY_LENGTH_M = 12.0
+EXIT_LENGTH_M = 12.0
 ZONE_MARGIN_M = 1.2  # zones reach this far beyond the outermost anchors (half a vehicle and some)
 HEAD_GAP_M = 0.7  # the front vehicle of a queue stops this far behind the stop line
 CAR_LENGTH_M = 4.5
@@ -306,7 +306,7 @@ def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: lis
     if stops and in_s is not None:
         s_stop = np.array([frame.across(s.xy_m) for s in stops])
         in_s = (min(in_s[0], float(np.quantile(s_stop, 0.05))), max(in_s[1], float(np.quantile(s_stop, 0.95))))
-    in_s, out_s = _split_sides(in_s, out_s, driving_side)
+    in_s, out_s = _split_sides(in_s, out_s)
     if np.isfinite(stop_t):
         stop_t = max(stop_t, box_m)
     # queued behind the stop line, on the inbound side (not waiting inside the junction to turn)
@@ -337,20 +337,17 @@ def _range(s: FloatArray) -> tuple[float, float]:
     return float(lo) - ZONE_MARGIN_M, float(hi) + ZONE_MARGIN_M
 
 
-def _split_sides(in_s: tuple[float, float] | None, out_s: tuple[float, float] | None,
-                 driving_side: str) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
-    """Cut the inbound and outbound lateral ranges apart where they overlap."""
+def _split_sides(in_s: tuple[float, float] | None, out_s: tuple[float, float] | None) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """Make the inbound and outbound lateral ranges meet half-way between their inner edges
+    (cut apart where they overlap, closed where a gap is left), so that no vehicle passes
+    between the two zones along the middle of the road."""
     if in_s is None or out_s is None:
         return in_s, out_s
     if sum(in_s) >= sum(out_s):  # inbound to the left looking outwards (right-hand traffic)
-        if in_s[0] < out_s[1]:
-            cut = (in_s[0] + out_s[1]) / 2
-            return (cut, in_s[1]), (out_s[0], cut)
-        return in_s, out_s
-    if out_s[0] < in_s[1]:
-        cut = (out_s[0] + in_s[1]) / 2
-        return (in_s[0], cut), (cut, out_s[1])
-    return in_s, out_s
+        cut = (in_s[0] + out_s[1]) / 2
+        return (cut, in_s[1]), (out_s[0], cut)
+    cut = (out_s[0] + in_s[1]) / 2
+    return (in_s[0], cut), (cut, out_s[1])
 
 
 def _convergence_t(frame: LegFrame, tracks: Sequence[GroundTrack], inbound: list[int]) -> float:

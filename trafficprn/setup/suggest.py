@@ -178,8 +178,13 @@ def _calibration(raw: _RawCamera, tracks: list[ObservedTrack], image_size: tuple
             values = {"height_m": cal.pose.height_m, "tilt_deg": cal.pose.tilt_deg, "roll_deg": cal.pose.roll_deg}
             return raw.lens, cal, FittedCalibration(method="pose", values=values, scale_source="the site's pose")
         return raw.lens, cal, FittedCalibration(method="points", scale_source="surveyed point pairs")
-    from trafficprn.setup.calibrate import calibrate_from_traffic  # the pole-camera fit, its own module
-
+    try:
+        from trafficprn.setup.calibrate import calibrate_from_traffic  # the pole-camera fit, its own module
+    except ModuleNotFoundError as exc:
+        if exc.name != "trafficprn.setup.calibrate":
+            raise
+        raise SetupError(f"camera {raw.data.get('name')!r} has no calibration and this version cannot fit one from "
+                         "traffic; add calibration.points (>= 4 surveyed pairs) or calibration.pose") from None
     fitted = calibrate_from_traffic(tracks, image_size, lane_width_m=lane_width_m)
     lens = raw.lens if raw.lens is not None else fitted.lens
     return lens, fitted.calibration, fitted.fit

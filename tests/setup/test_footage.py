@@ -84,17 +84,22 @@ def test_frames_that_never_change_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     assert "never changes" in err and "still image" in err
 
 
-def test_camera_that_moves_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize("motion", ["panning", "re-pointed once"])
+def test_camera_that_moves_exits_2(motion: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     rng = np.random.default_rng(3)
     wide = _background(rng, W + 400, H + 100)
+    frames = 5 * 60 * 2 + 10
 
-    def panning(k: int) -> np.ndarray:  # the camera sweeps sideways and back, 2 px a frame
-        x = (2 * k) % 800
-        x = x if x <= 400 else 800 - x
-        y = int(50 + 40 * np.sin(k / 30))
+    def moving(k: int) -> np.ndarray:
+        if motion == "panning":  # the camera sweeps sideways and back, 2 px a frame
+            x = (2 * k) % 800
+            x = x if x <= 400 else 800 - x
+            y = int(50 + 40 * np.sin(k / 30))
+        else:  # someone turned it by 30 px a third of the way in
+            x, y = (100, 50) if k < frames // 3 else (130, 50)
         return _noisy(wide[y:y + H, x:x + W], rng)
 
-    video = _write(tmp_path / "pan.mp4", 5 * 60 * 2 + 10, 2.0, panning)
+    video = _write(tmp_path / "moving.mp4", frames, 2.0, moving)
     err = _exit_message(capsys, _site(tmp_path / "site.yaml"), video)
     assert "camera moves" in err and "fixed camera" in err
 

@@ -121,13 +121,17 @@ def check_background(video: VideoInfo, samples: list[np.ndarray]) -> None:
     if float(np.median(diffs)) < STILL_DIFF:  # (the first frame may differ by its encoding alone)
         raise SetupError(f"{video.path}: the picture never changes (a still image); a suggestion needs video "
                          "of moving traffic")
-    moved = [_camera_shift(a, b) for a, b in zip(samples, samples[1:], strict=False)]
-    shifted = [m for m in moved if m is not None]
-    if len(shifted) >= max(2, len(moved) // 4):
-        worst = max(shifted) * 100 / SAMPLE_WIDTH_PX
-        raise SetupError(f"{video.path}: the camera moves (the whole picture shifts, by up to {worst:.1f} % of its "
-                         f"width, between {len(shifted)} of {len(moved)} pairs of samples); a suggestion needs a "
-                         "fixed camera, since zones are drawn in image pixels")
+    # between neighbouring samples (a camera that sways or pans) and against the first one (a
+    # camera that was pointed elsewhere once, part-way through)
+    for pairs, what in ((list(zip(samples, samples[1:], strict=False)), "between"),
+                        ([(samples[0], b) for b in samples[1:]], "from the first sample to")):
+        moved = [_camera_shift(a, b) for a, b in pairs]
+        shifted = [m for m in moved if m is not None]
+        if len(shifted) >= max(2, len(moved) // 4):
+            worst = max(shifted) * 100 / SAMPLE_WIDTH_PX
+            raise SetupError(f"{video.path}: the camera moves (the whole picture shifts, by up to {worst:.1f} % of "
+                             f"its width, {what} {len(shifted)} of {len(moved)} samples); a suggestion needs a "
+                             "fixed camera, since zones are drawn in image pixels")
 
 
 def _camera_shift(a: np.ndarray, b: np.ndarray) -> float | None:

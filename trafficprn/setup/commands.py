@@ -44,7 +44,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
         lane_width_m=args.lane_width_m, min_minutes=MIN_MINUTES if args.min_minutes is None else args.min_minutes,
     )
     video = probe_video(req.video)
-    fps = min(video.fps, _process_fps(req))
+    fps = min(video.fps, _process_fps(req.site, req.camera))
     total = round(min(video.seconds, (minutes or 1e9) * 60.0) * fps)
     with tqdm(total=total, unit="frame", desc="suggest", disable=args.no_progress, file=sys.stderr,
               dynamic_ncols=True) as bar:
@@ -57,7 +57,7 @@ def cmd_suggest(args: argparse.Namespace) -> int:
     return 0
 
 
-def _process_fps(req: Any) -> float:
+def _process_fps(site: Path, camera: str) -> float:
     from trafficprn.setup.suggest import read_site_leniently
 
-    return read_site_leniently(req.site, req.camera).process_fps
+    return read_site_leniently(site, camera).process_fps

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "trafficprn.services_commands",  # serve, run, process
     "trafficprn.demo",  # demo, eval
     "trafficprn.datasets.commands",  # data build
+    "trafficprn.setup.commands",  # setup suggest
 )
 
 

@@ -3,8 +3,9 @@
 For each held-out scene (scenarios in `benchmarks/setup_scenes/`, which the suggestion code
 was not developed on: it used the shipped `default` and `tune` only) this renders 10 minutes
 of sim footage, strips the scene's site.yaml to what an installer knows before setting up
-(fisheye: its mounting height as a pose, no zones; pole: nothing but the source — no lens,
-no calibration, no zones), runs the real command on the video, then runs the worker's
+(fisheye: its mounting height as a pose, no zones; pole: its lens as a data sheet gives it
+(`--pole-lens none` drops that too, so the focal is fitted from traffic as well), no
+calibration, no zones), runs the real command on the video, then runs the worker's
 pipeline with the bundled detector twice over the same footage — once with the scene's
 hand-made zones and calibration, once with the suggestion — and compares:
 
@@ -78,7 +79,7 @@ def render(spec: EvalScene, work: Path, seconds: float) -> Path:
     return out
 
 
-def bare_site(scene_dir: Path, spec: EvalScene, out: Path) -> Path:
+def bare_site(scene_dir: Path, spec: EvalScene, out: Path, pole_lens: bool) -> Path:
     """The scene's site.yaml with what an installer knows before any setup."""
     raw = yaml.safe_load((scene_dir / "site.yaml").read_text(encoding="utf-8"))
     cam = raw["cameras"][0]
@@ -89,7 +90,8 @@ def bare_site(scene_dir: Path, spec: EvalScene, out: Path) -> Path:
         cam["calibration"] = {"pose": {"height_m": float(make_camera("fisheye").position_m[2]), "tilt_deg": 90.0}}
     else:
         cam.pop("calibration", None)
-        cam.pop("lens", None)
+        if not pole_lens:
+            cam.pop("lens", None)
     out.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return out
 
@@ -214,11 +216,11 @@ def distance_errors(scene_dir: Path, hand: Calibration, ours: Calibration, lengt
     return rel
 
 
-def evaluate(spec: EvalScene, work: Path, minutes: float) -> bool:
+def evaluate(spec: EvalScene, work: Path, minutes: float, pole_lens: bool) -> bool:
     print(f"\n== {spec.name} ({spec.camera}, scenario {spec.scenario.stem}, seed {spec.seed}) ==", flush=True)
     scene_dir = render(spec, work, seconds=minutes * 60.0)
     base = work / spec.name
-    bare = bare_site(scene_dir, spec, base / "bare-site.yaml")
+    bare = bare_site(scene_dir, spec, base / "bare-site.yaml", pole_lens)
     hand_site = load_site(scene_dir / "site.yaml")
     hand_cam = hand_site.cameras[0]
     out = base / "suggested.yaml"
@@ -273,12 +275,15 @@ def main() -> int:
     ap.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "trafficprn-eval-setup")
     ap.add_argument("--minutes", type=float, default=10.0)
     ap.add_argument("--scenes", default=",".join(s.name for s in SCENES))
+    ap.add_argument("--pole-lens", choices=("datasheet", "none"), default="datasheet",
+                    help="give the pole camera's lens (focal) or fit it from traffic too")
     args = ap.parse_args()
     wanted = set(args.scenes.split(","))
     unknown = wanted - {s.name for s in SCENES}
     if unknown:
         ap.error(f"unknown scenes {sorted(unknown)}; expected some of {[s.name for s in SCENES]}")
-    results = {s.name: evaluate(s, args.work, args.minutes) for s in SCENES if s.name in wanted}
+    results = {s.name: evaluate(s, args.work, args.minutes, args.pole_lens == "datasheet")
+               for s in SCENES if s.name in wanted}
     print("\n" + ", ".join(f"{k}: {'PASS' if v else 'FAIL'}" for k, v in results.items()))
     return 0 if all(results.values()) else 1
 

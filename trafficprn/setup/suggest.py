@@ -32,6 +32,7 @@ from trafficprn.config import (
     LaneConfig,
     LegConfig,
     LensConfig,
+    PinholeLens,
     QueueConfig,
     SiteConfig,
     Suggestion,
@@ -40,6 +41,7 @@ from trafficprn.config import (
     parse_site,
 )
 from trafficprn.errors import ConfigError, SetupError
+from trafficprn.setup.calibrate import calibrate_from_traffic
 from trafficprn.setup.footage import (
     MIN_MINUTES,
     Footage,
@@ -178,16 +180,17 @@ def _calibration(raw: _RawCamera, tracks: list[ObservedTrack], image_size: tuple
             values = {"height_m": cal.pose.height_m, "tilt_deg": cal.pose.tilt_deg, "roll_deg": cal.pose.roll_deg}
             return raw.lens, cal, FittedCalibration(method="pose", values=values, scale_source="the site's pose")
         return raw.lens, cal, FittedCalibration(method="points", scale_source="surveyed point pairs")
-    try:
-        from trafficprn.setup.calibrate import calibrate_from_traffic  # the pole-camera fit, its own module
-    except ModuleNotFoundError as exc:
-        if exc.name != "trafficprn.setup.calibrate":
-            raise
-        raise SetupError(f"camera {raw.data.get('name')!r} has no calibration and this version cannot fit one from "
-                         "traffic; add calibration.points (>= 4 surveyed pairs) or calibration.pose") from None
-    fitted = calibrate_from_traffic(tracks, image_size, lane_width_m=lane_width_m)
-    lens = raw.lens if raw.lens is not None else fitted.lens
-    return lens, fitted.calibration, fitted.fit
+    focal_px: float | None = None
+    if isinstance(raw.lens, PinholeLens):
+        focal_px = (raw.lens.fx + raw.lens.fy) / 2.0  # the data sheet's; from traffic it is the weak part
+    elif raw.lens is not None:
+        raise SetupError(f"camera {raw.data.get('name')!r} has a {raw.lens.model} lens and no calibration; traffic "
+                         "calibrates pinhole (pole) cameras only: give a fisheye calibration.pose (height_m, "
+                         "tilt_deg: 90) or calibration.points")
+    fitted = calibrate_from_traffic(tracks, image_size, lane_width_m=lane_width_m, focal_px=focal_px)
+    # The fit's lens: the same focal (when given), principal point at the image centre and no
+    # distortion, which is what its calibration points were computed through.
+    return fitted.lens, fitted.calibration, fitted.fit
 
 
 def _camera(raw: _RawCamera, lens: LensConfig, calibration: CalibrationConfig, legs: list[LegConfig],

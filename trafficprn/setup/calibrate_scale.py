@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import brentq
 
 from trafficprn.errors import SetupError
 from trafficprn.setup.priors import VehicleSizePrior
@@ -275,8 +276,6 @@ def height_from_car_sizes(cam: Camera, cars: CarSightings, prior: VehicleSizePri
     """The camera height (m) at which the prior's car, projected at every moving car
     sighting, matches the observed box sizes: the median over tracks of each track's median
     log size ratio is zero. Raises SetupError without enough moving cars."""
-    from scipy.optimize import brentq  # local: heavy import
-
     heading, moving = sighting_headings(cam, cars)
     cars, heading = cars.take(moving), heading[moving]
     if len(np.unique(cars.track)) < MIN_CAR_TRACKS:

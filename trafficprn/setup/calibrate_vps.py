@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+from scipy.optimize import least_squares
 
 from trafficprn.errors import SetupError
 from trafficprn.setup.calibrate_scale import bottom_centres, usable
@@ -155,8 +156,6 @@ def _ransac_vp(lines: Lines, rng: np.random.Generator, rounds: int = 600) -> Flo
 def _refine_vp(v: FloatArray, lines: Lines) -> FloatArray:
     """Least-squares vanishing point of `lines` (their length-weighted angular residuals,
     robust loss), starting at v; returned unit-norm with v[2] >= 0."""
-    from scipy.optimize import least_squares  # local: heavy import
-
     v = v / np.linalg.norm(v)
     if v[2] < 0:
         v = -v
@@ -223,8 +222,6 @@ def refine_directions(
     """Least squares (robust) on the length-weighted angular residuals of both families at
     once, orthogonality built in: the first vanishing point, the roll and the focal (within
     `focal_range` where given, else HFOV_RANGE_DEG)."""
-    from scipy.optimize import least_squares  # local: heavy import
-
     a, b = lines.take(dirs.on_first), lines.take(dirs.on_second)
     v0 = dirs.first / np.linalg.norm(dirs.first)
     basis = _tangent_basis(v0)

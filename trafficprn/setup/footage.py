@@ -24,11 +24,13 @@ import numpy as np
 from trafficprn.camera.lens import make_lens
 from trafficprn.camera.sources import open_source
 from trafficprn.config import DetectorConfig, LensConfig
+from trafficprn.detect.runtime import load_detector
 from trafficprn.errors import SetupError
 from trafficprn.pipeline import PipelineParams, class_map
 from trafficprn.setup.tracks import ObservedTrack
 from trafficprn.track.sort import SortTracker
 from trafficprn.types import Detections, Detector, VehicleClass
+from trafficprn.view_detector import ViewDetector
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 MIN_MINUTES = 5.0
@@ -175,9 +177,6 @@ def is_moving(track: ObservedTrack) -> bool:
 def camera_detector(cfg: DetectorConfig, lens: LensConfig | None, model_dir: Path | None = None) -> Detector:
     """The camera's detector as the worker builds it (model, thresholds, and its dewarped
     detection views when it has any and a lens to make them with)."""
-    from trafficprn.detect.runtime import load_detector
-    from trafficprn.view_detector import ViewDetector
-
     model = cfg.model
     if model != "bundled" and not Path(model).is_absolute() and model_dir is not None and (model_dir / model).exists():
         model = str(model_dir / model)

@@ -235,8 +235,8 @@ def evaluate(spec: EvalScene, work: Path, minutes: float, pole_lens: bool) -> bo
     if meta is not None:
         support = ", ".join(f"{z.name} {z.tracks}" for z in meta.legs)
         print(f"  suggested legs (tracks): {support}; lanes: {', '.join(f'{z.name} {z.tracks}' for z in meta.lanes)}")
-    scene_h, hand_run, _ = run_scene_cli(scene_dir, plates=False)
-    scene_o, our_run, _ = run_scene_cli(ours_dir, plates=False)
+    scene_h, hand_run, _ = run_scene_cli(scene_dir, plates=False, progress=False)
+    scene_o, our_run, _ = run_scene_cli(ours_dir, plates=False, progress=False)
     legs = match_legs(hand_cam, our_cam)
     print(f"  legs: {', '.join(f'{o} = {h}' for o, h in legs.items())} (suggested = hand-made)")
     ok_counts = compare_counts(movement_counts(hand_run), movement_counts(our_run, legs))

@@ -98,9 +98,9 @@ def bare_site(scene_dir: Path, spec: EvalScene, out: Path, pole_lens: bool) -> P
 
 def suggest(scene_dir: Path, bare: Path, camera: str, minutes: float, out: Path) -> tuple[int, float, str]:
     cmd = [sys.executable, "-m", "trafficprn", "setup", "suggest", str(scene_dir / "video.mp4"), "--site", str(bare),
-           "--camera", camera, "--minutes", f"{minutes:g}", "--out", str(out)]
+           "--camera", camera, "--minutes", f"{minutes:g}", "--out", str(out), "--no-progress"]
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "TQDM_DISABLE": "1"})
+    proc = subprocess.run(cmd, capture_output=True, text=True)
     return proc.returncode, time.perf_counter() - t0, proc.stderr.strip()
 
 

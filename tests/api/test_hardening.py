@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 import seeding
 import yaml
-from api_helpers import API_KEY, make_client
+from api_helpers import API_KEY, example_site_with_two_cameras, make_client
 from fastapi.testclient import TestClient
 
 from trafficprn.api.access_log import RedactQuery, redact
@@ -195,12 +195,7 @@ def test_redact_filter_on_uvicorn_records() -> None:
 
 # ---------------------------------------------------------------- zones save
 def _example_site(tmp_path: Path) -> Path:
-    """examples/site.yaml with its comments, and a copy of its camera (same style) after it."""
-    text = (REPO / "examples" / "site.yaml").read_text()
-    camera = text[text.index("  - name: fisheye-1"):]
-    text += "  # the second camera: a copy of the first\n" + camera.replace("name: fisheye-1", "name: fisheye-2", 1)
-    path = tmp_path / "site.yaml"
-    path.write_text(text)
+    path = example_site_with_two_cameras(tmp_path)
     assert [c.name for c in load_site(path).cameras] == ["fisheye-1", "fisheye-2"]
     return path
 

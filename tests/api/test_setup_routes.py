@@ -10,25 +10,14 @@ import numpy as np
 import pytest
 import seeding
 import yaml
-from api_helpers import API_KEY, make_client
+from api_helpers import API_KEY, example_site_with_two_cameras, make_client
 from suggestions import suggested_site
 
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import load_site
 
-REPO = Path(__file__).parents[2]
 KEY = {"X-API-Key": API_KEY}
 CAM = seeding.CAMERA
-
-
-def _example_site(tmp_path: Path) -> Path:
-    """examples/site.yaml with its comments, and a copy of its camera after it."""
-    text = (REPO / "examples" / "site.yaml").read_text()
-    camera = text[text.index("  - name: fisheye-1"):]
-    text += "  # the second camera: a copy of the first\n" + camera.replace("name: fisheye-1", "name: fisheye-2", 1)
-    path = tmp_path / "site.yaml"
-    path.write_text(text)
-    return path
 
 
 def _comments(text: str) -> list[str]:
@@ -152,7 +141,7 @@ def test_fit_map_pairs(seeded_sqlite: str, site_path: Path) -> None:
 
 # ---------------------------------------------------------------- calibration save
 def test_calibration_save_keeps_comments_and_other_cameras(seeded_sqlite: str, tmp_path: Path) -> None:
-    site = _example_site(tmp_path)
+    site = example_site_with_two_cameras(tmp_path)
     original = site.read_text()
     body = _calibration_body(site, "fisheye-1")
     with make_client(seeded_sqlite, site) as c:

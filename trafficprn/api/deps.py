@@ -130,3 +130,13 @@ def site_camera(site: SiteConfig | None, name: str) -> CameraConfig | None:
         if cam.name == name:
             return cam
     return None
+
+
+def camera_or_404(site: SiteConfig | None, name: str) -> CameraConfig:
+    """The site's camera `name`, or 404 saying why there is none (no site config, no such camera)."""
+    if site is None:
+        raise HTTPException(404, "the API was started without a site config, so it knows no camera geometry")
+    cam = site_camera(site, name)
+    if cam is None:
+        raise HTTPException(404, f"no camera named {name!r}; the site has {[c.name for c in site.cameras]}")
+    return cam

@@ -11,25 +11,16 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
+from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key
 from trafficprn.api.schemas import WorkerStatus, ZonesIn, ZonesOut
 from trafficprn.api.site_file import SiteFileBroken
-from trafficprn.config import CameraConfig, SiteConfig
+from trafficprn.config import CameraConfig
 from trafficprn.errors import ConfigError
 from trafficprn.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/cameras", tags=["live and setup"], dependencies=[Depends(read_access)])
 CONNECT_TIMEOUT_S = 3.0
-
-
-def _camera(site: SiteConfig | None, name: str) -> CameraConfig:
-    if site is None:
-        raise HTTPException(404, "the API was started without a site config, so it knows no camera geometry")
-    cam = site_camera(site, name)
-    if cam is None:
-        raise HTTPException(404, f"no camera named {name!r}; the site has {[c.name for c in site.cameras]}")
-    return cam
 
 
 def _worker_url(cam: CameraConfig, path: str) -> str:
@@ -65,7 +56,7 @@ def _zones_yaml(cam: CameraConfig) -> str:
 @router.get("/{name}/live.mjpg", summary="Live annotated MJPEG stream from the camera's worker",
             response_class=StreamingResponse, responses={200: {"content": {"multipart/x-mixed-replace": {}}}})
 async def live(name: str, site: SiteDep, ctx: ContextDep) -> StreamingResponse:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     url = _worker_url(cam, "/live.mjpg")
     client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, connect=CONNECT_TIMEOUT_S),
                                headers=_worker_headers(ctx.settings))
@@ -96,7 +87,7 @@ async def live(name: str, site: SiteDep, ctx: ContextDep) -> StreamingResponse:
 @router.get("/{name}/snapshot.jpg", summary="One camera frame (plates blurred) from the worker",
             response_class=Response, responses={200: {"content": {"image/jpeg": {}}}})
 async def snapshot(name: str, site: SiteDep, ctx: ContextDep) -> Response:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     url = _worker_url(cam, "/snapshot.jpg")
     try:
         async with httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=CONNECT_TIMEOUT_S),
@@ -112,7 +103,7 @@ async def snapshot(name: str, site: SiteDep, ctx: ContextDep) -> Response:
 @router.get("/{name}/worker", response_model=WorkerStatus,
             summary="Whether the camera's worker answers, with its frame rate and spool (never a 5xx)")
 async def worker_status(name: str, site: SiteDep, ctx: ContextDep) -> WorkerStatus:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     if not cam.live_url:
         return WorkerStatus(camera=name, reachable=False, detail="no live_url in the site config")
     try:
@@ -134,7 +125,7 @@ async def worker_status(name: str, site: SiteDep, ctx: ContextDep) -> WorkerStat
 
 @router.get("/{name}/zones", response_model=ZonesOut, summary="The camera's legs, lanes and stop lines")
 def get_zones(name: str, site: SiteDep) -> ZonesOut:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     size = tuple(cam.lens.image_size)
     return ZonesOut(camera=name, image_size=(int(size[0]), int(size[1])), legs=list(cam.legs),
                     lanes=list(cam.lanes), yaml=_zones_yaml(cam))
@@ -146,7 +137,7 @@ def get_zones(name: str, site: SiteDep) -> ZonesOut:
                        409: {"description": "site.yaml on disk is broken; fix it by hand first"},
                        413: {"description": "body over the size limit"}})
 def put_zones(name: str, zones: ZonesIn, ctx: ContextDep, site: SiteDep) -> ZonesOut:
-    _camera(site, name)
+    camera_or_404(site, name)
     try:
         checked = ctx.site.write_zones(
             name,

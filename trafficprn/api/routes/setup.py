@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from trafficprn.api.deps import ContextDep, SiteDep, read_access, require_key, site_camera
+from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key
 from trafficprn.api.schemas_setup import (
     CalibrationCheckIn,
     CalibrationCheckOut,
@@ -33,7 +33,7 @@ from trafficprn.camera.calibration import Calibration
 from trafficprn.camera.check_grid import check_grid
 from trafficprn.camera.lens import make_lens
 from trafficprn.camera.map_pairs import fit_map_pairs
-from trafficprn.config import CalibrationConfig, CalibrationPoint, CameraConfig, SiteConfig, parse_site
+from trafficprn.config import CalibrationConfig, CalibrationPoint, CameraConfig, parse_site
 from trafficprn.errors import CalibrationError, ConfigError
 
 router = APIRouter(prefix="/api/cameras", tags=["live and setup"], dependencies=[Depends(read_access)])
@@ -42,15 +42,6 @@ MAX_YAML_NODES = 200_000  # a suggested.yaml's nodes after YAML aliases are expa
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong API key"}, 413: {"description": "body over the size limit"},
     422: {"description": "invalid body; the detail names the field"}}
-
-
-def _camera(site: SiteConfig | None, name: str) -> CameraConfig:
-    if site is None:
-        raise HTTPException(404, "the API was started without a site config, so it knows no camera geometry")
-    cam = site_camera(site, name)
-    if cam is None:
-        raise HTTPException(404, f"no camera named {name!r}; the site has {[c.name for c in site.cameras]}")
-    return cam
 
 
 # ---------------------------------------------------------------- suggestion
@@ -110,7 +101,7 @@ def _suggestion_out(cam: CameraConfig, origin: str) -> SuggestionOut:
             responses={404: {"description": "no suggested.yaml, or none for this camera"},
                        409: {"description": "suggested.yaml on disk is invalid"}})
 def get_suggestion(name: str, site: SiteDep, ctx: ContextDep) -> SuggestionOut:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     path = Path(str(ctx.settings.site_path)).parent / SUGGESTED_FILE
     try:
         text = path.read_text(encoding="utf-8")
@@ -132,7 +123,7 @@ def get_suggestion(name: str, site: SiteDep, ctx: ContextDep) -> SuggestionOut:
              summary="Read an uploaded suggested.yaml (API key): the camera's legs, lanes, lens, calibration "
                      "and support; nothing is saved", responses=WRITE_ERRORS)
 def post_suggestion(name: str, body: SuggestionUpload, site: SiteDep) -> SuggestionOut:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     return _suggestion_out(parse_suggested(body.yaml, cam), "upload")  # ConfigError -> 422
 
 
@@ -178,7 +169,7 @@ def _check_out(name: str, cal: Calibration, spacing_m: float) -> CalibrationChec
             summary="The camera's saved lens and calibration, with the fit's RMS (or the problem when it "
                     "does not fit)")
 def get_calibration(name: str, site: SiteDep) -> CalibrationOut:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     try:
         cal = Calibration.from_camera(cam)
     except CalibrationError as exc:  # still the lens and points, to mend them on the page
@@ -192,14 +183,14 @@ def get_calibration(name: str, site: SiteDep) -> CalibrationOut:
             summary="The saved calibration's check grid: ground lines projected to image px")
 def get_check(name: str, site: SiteDep,
               spacing_m: Annotated[float, Query(gt=0, le=100, allow_inf_nan=False)] = 5.0) -> CalibrationCheckOut:
-    return _check_out(name, _fitted(_camera(site, name)), spacing_m)
+    return _check_out(name, _fitted(camera_or_404(site, name)), spacing_m)
 
 
 @router.post("/{name}/calibration/check", response_model=CalibrationCheckOut, dependencies=[Depends(require_key)],
              summary="The check grid of a proposed lens and calibration (API key; nothing is saved)",
              responses=WRITE_ERRORS)
 def post_check(name: str, body: CalibrationCheckIn, site: SiteDep) -> CalibrationCheckOut:
-    cam = _camera(site, name)
+    cam = camera_or_404(site, name)
     return _check_out(name, _fitted(cam, body), body.spacing_m)
 
 
@@ -207,7 +198,7 @@ def post_check(name: str, body: CalibrationCheckIn, site: SiteDep) -> Calibratio
              summary="Fit calibration points from map pairs: camera px <-> aerial px of known scale "
                      "(API key; nothing is saved)", responses=WRITE_ERRORS)
 def post_fit_map(name: str, body: MapFitIn, site: SiteDep) -> MapFitOut:
-    _camera(site, name)
+    camera_or_404(site, name)
     lens = make_lens(body.lens)
     try:
         fit = fit_map_pairs(lens, [p.image_px for p in body.pairs], [p.aerial_px for p in body.pairs],
@@ -225,7 +216,7 @@ def post_fit_map(name: str, body: MapFitIn, site: SiteDep) -> MapFitOut:
             summary="Replace the camera's lens and calibration in site.yaml (API key)",
             responses={**WRITE_ERRORS, 409: {"description": "site.yaml on disk is broken; fix it by hand first"}})
 def put_calibration(name: str, body: CalibrationIn, ctx: ContextDep, site: SiteDep) -> CalibrationOut:
-    _fitted(_camera(site, name), body)
+    _fitted(camera_or_404(site, name), body)
     try:
         checked = ctx.site.write_calibration(
             name,

@@ -82,3 +82,35 @@ def test_three_legs_with_zones_and_lanes(scene: Path, truth_camera: CameraConfig
         assert leg.inbound_s_m is not None and leg.inbound_s_m[1] - leg.inbound_s_m[0] < 10.0
         assert 5.0 < leg.stop_t_m < 16.0
         assert suggest_lanes(leg), leg.name
+
+
+def hijacked(tracks: list[ObservedTrack], cal: Calibration, n: int = 8) -> list[ObservedTrack]:
+    """`tracks` where n side-road (N) arrivals end by taking over the box of a vehicle queued
+    on the E leg, as a tracker does when it loses a far, small vehicle beside a near one."""
+    queued_e = []
+    for t in tracks:
+        g = cal.image_to_ground(np.column_stack([(t.boxes_px[:, 0] + t.boxes_px[:, 2]) / 2, t.boxes_px[:, 3]]))
+        still = (g[:, 0] > 12.0) & (g[:, 1] > 0.0) & (np.linalg.norm(np.diff(t.boxes_px, axis=0, prepend=t.boxes_px[:1]),
+                                                                          axis=1) < 1.0)
+        if still.sum() >= 12:
+            queued_e.append(t.boxes_px[still][:12])
+    arrivals = [k for k, t in enumerate(tracks)
+                if cal.image_to_ground(np.array([[(t.boxes_px[0, 0] + t.boxes_px[0, 2]) / 2, t.boxes_px[0, 3]]]))[0, 1]
+                > 20.0]
+    assert len(queued_e) >= 2 and len(arrivals) >= n
+    out = list(tracks)
+    for j, k in enumerate(arrivals[:n]):
+        t, boxes = tracks[k], queued_e[j % len(queued_e)]
+        ts = t.ts[-1] + 0.25 * np.arange(1, len(boxes) + 1)
+        out[k] = ObservedTrack(t.track_id, t.class_name, np.r_[t.ts, ts], np.vstack([t.boxes_px, boxes]))
+    return out
+
+
+def test_another_legs_queue_on_a_side_road_track_does_not_widen_its_zone(scene: Path, truth_camera: CameraConfig) -> None:
+    cal = Calibration.from_camera(truth_camera)
+    tracks = hijacked(detectable(truth_tracks(scene)), cal)
+    legs = {leg.name: leg for leg in suggest_legs(ground_tracks(tracks, cal), truth_camera.queue)}
+    assert sorted(legs) == ["E", "N", "W"]
+    n = legs["N"]
+    assert n.inbound_s_m is not None and n.inbound_s_m[1] - n.inbound_s_m[0] < 6.0
+    assert legs["E"].stop_from_queues and legs["E"].stop_t_m < 16.0

@@ -14,9 +14,9 @@ from tests.setup.sim_tracks import truth_tracks
 from trafficprn.camera.calibration import Calibration
 from trafficprn.config import CameraConfig, PinholeLens, load_site
 from trafficprn.setup.calibrate import TrafficCalibration, calibrate_from_traffic
-from trafficprn.setup.ground import ground_tracks
+from trafficprn.setup.ground import GroundTrack, ground_tracks
 from trafficprn.setup.lanes import suggest_lanes
-from trafficprn.setup.legs import suggest_legs
+from trafficprn.setup.legs import leg_votes, suggest_legs
 from trafficprn.setup.tracks import ObservedTrack
 from trafficprn.sim.scenario import load_scenario
 from trafficprn.sim.scene import SceneOptions, render_scene
@@ -114,3 +114,19 @@ def test_another_legs_queue_on_a_side_road_track_does_not_widen_its_zone(scene: 
     n = legs["N"]
     assert n.inbound_s_m is not None and n.inbound_s_m[1] - n.inbound_s_m[0] < 6.0
     assert legs["E"].stop_from_queues and legs["E"].stop_t_m < 16.0
+
+
+def test_a_track_that_begins_in_a_queue_votes_for_the_leg_it_leaves_by_its_driving_heading() -> None:
+    """Standing 10 s at the E leg's queue, its box jitters 0.3 m (more than HEADING_RUN_M of
+    travel, in no direction) before it drives west through the junction."""
+    rng = np.random.default_rng(1)
+    ts = np.arange(0.0, 20.0, 0.25)
+    standing = ts < 10.0
+    xy = np.column_stack([np.where(standing, 15.0, 15.0 - 8.0 * (ts - 10.0)), np.full(len(ts), 2.0)])
+    xy[standing] += rng.normal(0.0, 0.3, (int(standing.sum()), 2))
+    speed = np.where(standing, 0.0, 8.0 * 3.6)
+    heading = np.where(standing[:, None], np.nan, np.array([[-1.0, 0.0]]))
+    track = GroundTrack(1, "car", ts, xy, speed, heading)
+    votes = leg_votes([track], np.zeros(2))
+    inbound = [v for v in votes if v.inbound]
+    assert len(inbound) == 1 and inbound[0].direction @ np.array([1.0, 0.0]) > 0.99

@@ -98,7 +98,11 @@ def leg_votes(tracks: Sequence[GroundTrack], centre_m: FloatArray, min_radius_m:
     for i, t in enumerate(tracks):
         if t.travel_m < 2 * HEADING_RUN_M:
             continue
-        first, back = _run_heading(t.xy_m), _run_heading(t.xy_m[::-1])
+        # from where the track first (last) moves: a track that begins (ends) standing in a
+        # queue gathers travel from its box's jitter there, in no direction
+        moving = np.flatnonzero(np.isfinite(t.heading).all(axis=1))
+        i0, i1 = (int(moving[0]), int(moving[-1]) + 1) if len(moving) else (0, len(t.xy_m))
+        first, back = _run_heading(t.xy_m[i0:]), _run_heading(t.xy_m[:i1][::-1])
         last = None if back is None else -back
         for inbound, h, p in ((True, first, t.xy_m[0]), (False, last, t.xy_m[-1])):
             if h is None:

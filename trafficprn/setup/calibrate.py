@@ -46,7 +46,9 @@ from trafficprn.setup.calibrate_scale import (
     footprint_anchors,
     height_from_car_sizes,
     height_from_lanes,
+    sighting_headings,
     size_inconsistency,
+    size_log_ratios,
 )
 from trafficprn.setup.calibrate_vps import (
     FOCAL_STEP,
@@ -79,6 +81,7 @@ FOCAL_FIXED = 1.0005  # a known focal stays put (the least-squares bounds must n
 ACROSS_VIEW_DEG = 45.0  # a first road direction this far off the optical axis crosses the view
 SIZE_ROLL_DEG = 30.0  # rolls about a road crossing the view searched by car sizes: +- this
 SIZE_ROLL_STEP_DEG = 1.0
+GROUNDED_SHARE = 0.99  # a roll must stand the prior's car on this share of the moving car sightings
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,15 @@ def _roll_by_sizes(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior
             f, rotation, _ = camera_from_vps(dirs.first, second_vp(dirs.first, focal, float(roll)))
         except SetupError:
             continue
-        costs[i] = size_inconsistency(Camera(f, rotation, 1.0), cars, prior)
+        cam = Camera(f, rotation, 1.0)
+        # cars stand on the ground: a camera that cannot stand the prior's car on their box
+        # bottoms (below its horizon) is wrong, and would compare sizes over the near cars only,
+        # which favours it
+        heading, moving = sighting_headings(cam, cars)
+        if not moving.any() or np.isfinite(size_log_ratios(cam, cars.take(moving), heading[moving], prior)).mean() \
+                < GROUNDED_SHARE:
+            continue
+        costs[i] = size_inconsistency(cam, cars, prior)
     if not np.isfinite(costs).any():
         return _with_focal(dirs, lines, focal)
     k = int(np.argmin(costs))

@@ -46,7 +46,9 @@ from trafficprn.setup.calibrate_scale import (
     footprint_anchors,
     height_from_car_sizes,
     height_from_lanes,
+    sighting_headings,
     size_inconsistency,
+    size_log_ratios,
 )
 from trafficprn.setup.calibrate_vps import (
     FOCAL_STEP,
@@ -55,6 +57,7 @@ from trafficprn.setup.calibrate_vps import (
     RoadDirections,
     best_roll,
     camera_from_vps,
+    crossing,
     focal_candidates,
     refine_directions,
     road_directions,
@@ -75,6 +78,10 @@ ANCHOR_ROUNDS = 2
 FOCAL_KEEP = 0.75  # focals whose crossing-road lines score at least this share of the best
 FOCAL_SLACK = 1.02  # the lines may move the size-chosen focal by this factor
 FOCAL_FIXED = 1.0005  # a known focal stays put (the least-squares bounds must not meet)
+ACROSS_VIEW_DEG = 45.0  # a first road direction this far off the optical axis crosses the view
+SIZE_ROLL_DEG = 30.0  # rolls about a road crossing the view searched by car sizes: +- this
+SIZE_ROLL_STEP_DEG = 1.0
+GROUNDED_SHARE = 0.99  # a roll must stand the prior's car on this share of the moving car sightings
 
 
 @dataclass(frozen=True)
@@ -146,8 +153,56 @@ def _with_focal(dirs: RoadDirections, lines: Lines, focal: float) -> RoadDirecti
     """`dirs` at `focal` (q units), with the roll that best places the crossing road."""
     thr = np.sin(np.radians(INLIER_DEG))
     on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
-    roll, _ = best_roll(dirs.first, focal, lines.take(~on1))
-    on2 = ~on1 & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
+    cross = crossing(dirs.first, lines)
+    roll, _ = best_roll(dirs.first, focal, lines.take(cross))
+    on2 = cross & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
+    return RoadDirections(dirs.first, focal, roll, on1, on2)
+
+
+def crosses_view(first: FloatArray, focal: float) -> bool:
+    """Whether the first road direction (vanishing point `first`, focal in q units) lies more
+    than ACROSS_VIEW_DEG off the optical axis: a road seen across the view."""
+    d = np.array([first[0], first[1], focal * first[2]])
+    return bool(abs(d[2]) / np.linalg.norm(d) < np.cos(np.radians(ACROSS_VIEW_DEG)))
+
+
+def _roll_by_sizes(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior: VehicleSizePrior,
+                   focal: float) -> RoadDirections:
+    """`dirs` at `focal` with the roll about the first direction at which cars' apparent
+    sizes best follow their distance along each track (`size_inconsistency`; a grid of
+    SIZE_ROLL_STEP_DEG refined by a parabola). For a first road crossing the view this roll
+    is the camera's tilt, which the crossing road's lines fix only when there are many: a
+    side road that runs away from the camera (a T junction seen from its open side) leaves a
+    few short lines near their vanishing point, which hardly fix it. Falls back to the lines
+    (`_with_focal`) where no roll gives a size to compare."""
+    rolls = np.radians(np.arange(-SIZE_ROLL_DEG, SIZE_ROLL_DEG + 1e-9, SIZE_ROLL_STEP_DEG))
+    costs = np.full(len(rolls), np.inf)
+    for i, roll in enumerate(rolls):
+        try:
+            f, rotation, _ = camera_from_vps(dirs.first, second_vp(dirs.first, focal, float(roll)))
+        except SetupError:
+            continue
+        cam = Camera(f, rotation, 1.0)
+        # cars stand on the ground: a camera that cannot stand the prior's car on their box
+        # bottoms (below its horizon) is wrong, and would compare sizes over the near cars only,
+        # which favours it
+        heading, moving = sighting_headings(cam, cars)
+        if not moving.any() or np.isfinite(size_log_ratios(cam, cars.take(moving), heading[moving], prior)).mean() \
+                < GROUNDED_SHARE:
+            continue
+        costs[i] = size_inconsistency(cam, cars, prior)
+    if not np.isfinite(costs).any():
+        return _with_focal(dirs, lines, focal)
+    k = int(np.argmin(costs))
+    roll = float(rolls[k])
+    if 0 < k < len(rolls) - 1 and np.all(np.isfinite(costs[k - 1 : k + 2])):
+        c0, c1, c2 = costs[k - 1 : k + 2]
+        curve = c0 - 2 * c1 + c2
+        if curve > 0:
+            roll += 0.5 * np.radians(SIZE_ROLL_STEP_DEG) * (c0 - c2) / curve
+    thr = np.sin(np.radians(INLIER_DEG))
+    on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
+    on2 = crossing(dirs.first, lines) & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
     return RoadDirections(dirs.first, focal, roll, on1, on2)
 
 
@@ -168,10 +223,13 @@ def _select_focal(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior:
     refined by a parabola through its neighbours (in log focal). With a `known` focal (q
     units) only the roll is chosen."""
     if known is not None:
+        if crosses_view(dirs.first, known):
+            return _roll_by_sizes(dirs, lines, cars, prior, known)
         return _with_focal(dirs, lines, known)
     thr = np.sin(np.radians(INLIER_DEG))
     on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
-    rest = lines.take(~on1)
+    cross = crossing(dirs.first, lines)
+    rest = lines.take(cross)
     rows: list[tuple[float, float]] = []  # (log focal, cost)
     for focal, roll in focal_candidates(dirs.first, rest, keep=FOCAL_KEEP):
         try:
@@ -191,7 +249,7 @@ def _select_focal(dirs: RoadDirections, lines: Lines, cars: CarSightings, prior:
             log_f = x1 + 0.5 * (x1 - x0) * (c0 - c2) / curve
     focal = float(np.exp(log_f))
     roll, _ = best_roll(dirs.first, focal, rest)
-    on2 = ~on1 & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
+    on2 = cross & (np.abs(vp_residuals(second_vp(dirs.first, focal, roll), lines)) < thr)
     return RoadDirections(dirs.first, focal, roll, on1, on2)
 
 
@@ -224,15 +282,16 @@ def calibrate_from_traffic(
     lines, centre, scale = track_lines(tracks, image_size)
     known = None if focal_px is None else float(focal_px) / scale
     dirs = road_directions(lines, rng)
-    if known is not None:
-        dirs = settle(_with_focal(dirs, lines, known), lines, focal_range=_focal_range(dirs, known))
     cars = car_sightings(tracks, image_size, centre, scale)
+    if known is not None:
+        dirs = settle(_select_focal(dirs, lines, cars, prior, known), lines, focal_range=_focal_range(dirs, known),
+                      fix_roll=_roll_from_sizes(dirs, known))
     fit = _fit_once(dirs, lines, cars, lane_width_m, prior)
     for _ in range(ANCHOR_ROUNDS):  # lines again, through fitted footprint centres instead of box centres
         anchors = footprint_anchors(fit.camera, tracks, image_size, centre, scale, prior)
         lines = track_lines(tracks, image_size, anchors)[0]
         dirs = _select_focal(dirs, lines, cars, prior, known)
-        dirs = settle(dirs, lines, focal_range=_focal_range(dirs, known))
+        dirs = settle(dirs, lines, focal_range=_focal_range(dirs, known), fix_roll=_roll_from_sizes(dirs, known))
         fit = _fit_once(dirs, lines, cars, lane_width_m, prior)
     values = _values(fit.camera, scale)
     spread = _bootstrap(dirs, lines, cars, len(tracks), scale, lane_width_m, prior, rng, bootstrap_rounds, known)
@@ -248,6 +307,11 @@ def calibrate_from_traffic(
         calibration=CalibrationConfig(points=points),
         fit=FittedCalibration(method="traffic", values=values, uncertainty=spread, scale_source=fit.scale_source),
     )
+
+
+def _roll_from_sizes(dirs: RoadDirections, known: float | None) -> bool:
+    """Whether the roll is set by car sizes (`_roll_by_sizes`) and the lines must not move it."""
+    return known is not None and crosses_view(dirs.first, known)
 
 
 def _values(cam: Camera, scale: float) -> dict[str, float]:
@@ -280,7 +344,8 @@ def _bootstrap(
             sub_cars = _resample_cars(cars, car_rows, pick)
             sub_dirs = RoadDirections(dirs.first, dirs.focal, dirs.roll_rad, on1, on2)
             sub_dirs = _select_focal(sub_dirs, sub, sub_cars, prior, known)
-            sub_dirs = refine_directions(sub_dirs, sub, focal_range=_focal_range(sub_dirs, known))
+            sub_dirs = refine_directions(sub_dirs, sub, focal_range=_focal_range(sub_dirs, known),
+                                         fix_roll=_roll_from_sizes(sub_dirs, known))
             fit = _fit_once(sub_dirs, sub, sub_cars, lane_width_m, prior)
         except (SetupError, ValueError):
             continue

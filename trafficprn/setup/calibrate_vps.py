@@ -27,6 +27,13 @@ INLIER_DEG = 1.5
 MIN_SEGMENT_POINTS = 5
 HFOV_RANGE_DEG = (10.0, 130.0)
 ROLL_SEARCH_DEG = 10.0
+# A line within this of the first vanishing point is never taken for the crossing road's: a
+# road seen across the view has nearly parallel lines, spread by lane changes and by box
+# centres that drift on the vehicle as its aspect turns, and a second vanishing point on the
+# horizon near those lines would collect them (on a T junction whose side road runs away
+# from the camera they outnumber the side road's few, short lines many times over).
+CROSSING_DEG = 6.0
+NEAR_SUPPORT = 0.25  # the vanishing point nearer the image centre is first with this share of the other's lines
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,12 @@ def vp_residuals(v: FloatArray, lines: Lines) -> FloatArray:
         return np.asarray(np.where(norm > 1e-12, cross / norm, 1.0), dtype=np.float64)
 
 
+def crossing(first: FloatArray, lines: Lines) -> BoolArray:
+    """(S,) the lines that may belong to the road crossing `first`'s: more than CROSSING_DEG
+    off the direction to `first`."""
+    return np.asarray(np.abs(vp_residuals(first, lines)) >= np.sin(np.radians(CROSSING_DEG)), dtype=bool)
+
+
 def _homogeneous_line(lines: Lines, i: IntArray) -> FloatArray:
     n = np.column_stack([-lines.direction[i, 1], lines.direction[i, 0]])
     return np.column_stack([n, -(n * lines.mid[i]).sum(axis=1)])
@@ -217,11 +230,12 @@ def _tangent_basis(v: FloatArray) -> FloatArray:
 
 
 def refine_directions(
-    dirs: RoadDirections, lines: Lines, *, focal_range: tuple[float, float] | None = None
+    dirs: RoadDirections, lines: Lines, *, focal_range: tuple[float, float] | None = None,
+    fix_roll: bool = False,
 ) -> RoadDirections:
     """Least squares (robust) on the length-weighted angular residuals of both families at
-    once, orthogonality built in: the first vanishing point, the roll and the focal (within
-    `focal_range` where given, else HFOV_RANGE_DEG)."""
+    once, orthogonality built in: the first vanishing point, the roll (kept where `fix_roll`)
+    and the focal (within `focal_range` where given, else HFOV_RANGE_DEG)."""
     a, b = lines.take(dirs.on_first), lines.take(dirs.on_second)
     v0 = dirs.first / np.linalg.norm(dirs.first)
     basis = _tangent_basis(v0)
@@ -237,11 +251,12 @@ def refine_directions(
 
     lo_f, hi_f = (np.log(1.0 / np.tan(np.radians(h) / 2)) for h in HFOV_RANGE_DEG[::-1])
     roll_max = np.radians(ROLL_SEARCH_DEG)
-    x0 = np.array([0.0, 0.0, np.clip(np.log(dirs.focal), lo_f, hi_f), np.clip(dirs.roll_rad, -roll_max, roll_max)])
+    lo_r, hi_r = (dirs.roll_rad - 1e-6, dirs.roll_rad + 1e-6) if fix_roll else (-roll_max, roll_max)
+    x0 = np.array([0.0, 0.0, np.clip(np.log(dirs.focal), lo_f, hi_f), np.clip(dirs.roll_rad, lo_r, hi_r)])
     if focal_range is not None:
         lo_f, hi_f = np.log(focal_range[0]), np.log(focal_range[1])
         x0[2] = np.clip(x0[2], lo_f + 1e-9, hi_f - 1e-9)
-    bounds = ([-np.inf, -np.inf, lo_f, -roll_max], [np.inf, np.inf, hi_f, roll_max])
+    bounds = ([-np.inf, -np.inf, lo_f, lo_r], [np.inf, np.inf, hi_f, hi_r])
     res = least_squares(residuals, x0, bounds=bounds, loss="soft_l1", f_scale=np.sin(np.radians(INLIER_DEG)))
     v = first(res.x)
     return RoadDirections(v if v[2] >= 0 else -v, float(np.exp(res.x[2])), float(res.x[3]),
@@ -298,20 +313,28 @@ def road_directions(lines: Lines, rng: np.random.Generator) -> RoadDirections:
     v1 = _refine_vp(v1, lines.take(np.abs(vp_residuals(v1, lines)) < thr))
     on1 = np.abs(vp_residuals(v1, lines)) < thr
     _need(lines, on1, "a first road direction")
-    _need(lines, ~on1, "a second road direction crossing the first")
-    rest = lines.take(~on1)
+    _need(lines, crossing(v1, lines), "a second road direction crossing the first")
+    rest = lines.take(crossing(v1, lines))
     v2 = _ransac_vp(rest, rng)
     v2 = _refine_vp(v2, rest.take(np.abs(vp_residuals(v2, rest)) < thr))
-    # The vanishing point nearer the image centre is the better determined: search the
-    # focal and roll that place the other where its lines meet.
-    if _offset(v2) < _offset(v1):
+    # The vanishing point nearer the image centre is the better determined, given lines
+    # enough: search the focal and roll that place the other where its lines meet. A side road
+    # running away from the camera (a T junction seen from its open side) has only few, short,
+    # far lines: the road crossing the view is then the first.
+    if _offset(v2) < _offset(v1) and _support(v2, rest) >= NEAR_SUPPORT * _support(v1, lines):
         v1 = v2
     on1 = np.abs(vp_residuals(v1, lines)) < thr
-    _need(lines, ~on1, "a second road direction crossing the first")
-    focal, roll = _search_second(v1, lines.take(~on1))
-    dirs = RoadDirections(v1, focal, roll, on1, ~on1 & (np.abs(vp_residuals(second_vp(v1, focal, roll), lines)) < thr))
+    cross = crossing(v1, lines)
+    _need(lines, cross, "a second road direction crossing the first")
+    focal, roll = _search_second(v1, lines.take(cross))
+    dirs = RoadDirections(v1, focal, roll, on1, cross & (np.abs(vp_residuals(second_vp(v1, focal, roll), lines)) < thr))
     _need(lines, dirs.on_second, "a second road direction crossing the first")
     return dirs
+
+
+def _support(v: FloatArray, lines: Lines) -> float:
+    """Length (q units) of the lines pointing at `v` within INLIER_DEG."""
+    return float(lines.length[np.abs(vp_residuals(v, lines)) < np.sin(np.radians(INLIER_DEG))].sum())
 
 
 def _offset(v: FloatArray) -> float:
@@ -320,17 +343,20 @@ def _offset(v: FloatArray) -> float:
 
 
 def settle(
-    dirs: RoadDirections, lines: Lines, rounds: int = 2, *, focal_range: tuple[float, float] | None = None
+    dirs: RoadDirections, lines: Lines, rounds: int = 2, *, focal_range: tuple[float, float] | None = None,
+    fix_roll: bool = False,
 ) -> RoadDirections:
-    """Refine `dirs` on (new) `lines`, reassigning each line to the direction it fits, in turn."""
+    """Refine `dirs` on (new) `lines`, reassigning each line to the direction it fits, in turn
+    (`fix_roll`: the roll stays, as set by car sizes; the crossing road may then lack lines)."""
     thr = np.sin(np.radians(INLIER_DEG))
     for _ in range(rounds):
         on1 = np.abs(vp_residuals(dirs.first, lines)) < thr
-        on2 = ~on1 & (np.abs(vp_residuals(dirs.second, lines)) < thr)
+        on2 = crossing(dirs.first, lines) & (np.abs(vp_residuals(dirs.second, lines)) < thr)
         _need(lines, on1, "a first road direction")
-        _need(lines, on2, "a second road direction crossing the first")
+        if not fix_roll:  # a fixed roll places the second direction without its lines
+            _need(lines, on2, "a second road direction crossing the first")
         dirs = refine_directions(RoadDirections(dirs.first, dirs.focal, dirs.roll_rad, on1, on2), lines,
-                                 focal_range=focal_range)
+                                 focal_range=focal_range, fix_roll=fix_roll)
     return dirs
 
 

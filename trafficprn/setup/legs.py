@@ -44,6 +44,7 @@ EXIT_LENGTH_M = 12.0
 ZONE_MARGIN_M = 1.2  # zones reach this far beyond the outermost anchors (half a vehicle and some)
 HEAD_GAP_M = 0.7  # the front vehicle of a queue stops this far behind the stop line
 CAR_LENGTH_M = 4.5
+STOP_SIDE_M = 3.5  # a leg's queued stops lie within a lane of where its inbound traffic drives
 
 Visible = Callable[[FloatArray], npt.NDArray[np.bool_]]  # (N, 2) ground m -> (N,) seen by the camera
 
@@ -97,7 +98,11 @@ def leg_votes(tracks: Sequence[GroundTrack], centre_m: FloatArray, min_radius_m:
     for i, t in enumerate(tracks):
         if t.travel_m < 2 * HEADING_RUN_M:
             continue
-        first, back = _run_heading(t.xy_m), _run_heading(t.xy_m[::-1])
+        # from where the track first (last) moves: a track that begins (ends) standing in a
+        # queue gathers travel from its box's jitter there, in no direction
+        moving = np.flatnonzero(np.isfinite(t.heading).all(axis=1))
+        i0, i1 = (int(moving[0]), int(moving[-1]) + 1) if len(moving) else (0, len(t.xy_m))
+        first, back = _run_heading(t.xy_m[i0:]), _run_heading(t.xy_m[:i1][::-1])
         last = None if back is None else -back
         for inbound, h, p in ((True, first, t.xy_m[0]), (False, last, t.xy_m[-1])):
             if h is None:
@@ -286,19 +291,24 @@ def _leg_samples(leg_frame: LegFrame, tracks: Sequence[GroundTrack], idx: list[i
 def _leg(name: str, frame: LegFrame, tracks: Sequence[GroundTrack], inbound: list[int], outbound: list[int],
          queue: QueueConfig, driving_side: str, box_m: float = 0.0) -> SuggestedLeg:
     """One leg; `box_m`: how far along it the crossing roads reach (its stop line lies beyond)."""
+    in_ts = _leg_samples(frame, tracks, inbound, -1.0)
+    out_ts = _leg_samples(frame, tracks, outbound, +1.0)
     stops = []
     for i in inbound:
         for st in queued_stops(tracks[i], queue):
             if frame.along(st.xy_m) > box_m + (CAR_LENGTH_M / 2 if box_m > 0 else 0.0):
                 stops.append(st)
+    if len(in_ts) >= 10:
+        # stops off the road the leg's inbound traffic drives along are another leg's queue
+        # (a track that took over another vehicle's box, on a far leg seen at a shallow angle)
+        lo, hi = _range(in_ts[:, 1])
+        stops = [s for s in stops if lo - STOP_SIDE_M <= frame.across(s.xy_m) <= hi + STOP_SIDE_M]
     stop_t = float("nan")
     from_queues = len(stops) >= 3
     if from_queues:
         t_stop = np.array([frame.along(s.xy_m) for s in stops])
         waited = np.array([s.end_ts - s.start_ts for s in stops])
         stop_t = queue_head_m(t_stop, waited) - CAR_LENGTH_M / 2 - HEAD_GAP_M
-    in_ts = _leg_samples(frame, tracks, inbound, -1.0)
-    out_ts = _leg_samples(frame, tracks, outbound, +1.0)
     if not from_queues and len(in_ts):
         stop_t = _convergence_t(frame, tracks, inbound)
     in_s = _range(in_ts[:, 1]) if len(in_ts) >= 10 else None

@@ -22,7 +22,7 @@ from trafficprn.sim.scenario import load_scenario
 from trafficprn.sim.scene import SceneOptions, render_scene
 
 SIZE = (640, 360)
-TEE = Path(__file__).parent / "scenarios" / "tee.yaml"
+TEE = Path(__file__).parent / "scenarios" / "devtee.yaml"
 MIN_BOX_PX = 13.0  # box height below which the bundled detector (416 px input) loses a vehicle at 640 px width
 
 

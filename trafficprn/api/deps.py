@@ -9,6 +9,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
@@ -18,8 +19,9 @@ from fastapi.security import APIKeyCookie, APIKeyHeader
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from trafficprn.api.site_file import SiteHolder
+from trafficprn.api.site_file import SiteFileBroken, SiteHolder
 from trafficprn.config import CameraConfig, SiteConfig
+from trafficprn.errors import ConfigError
 from trafficprn.settings import Settings
 from trafficprn.store.cover_cache import CoverCache
 
@@ -130,6 +132,20 @@ def site_camera(site: SiteConfig | None, name: str) -> CameraConfig | None:
         if cam.name == name:
             return cam
     return None
+
+
+@contextmanager
+def site_write_errors() -> Iterator[None]:
+    """A site.yaml save's failures as HTTP answers: 409 for a broken file on disk, 422 for an
+    invalid result (the message names the field), 503 when the file cannot be written."""
+    try:
+        yield
+    except SiteFileBroken as exc:
+        raise HTTPException(409, str(exc)) from None
+    except ConfigError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except OSError as exc:
+        raise HTTPException(503, f"cannot write the site config: {exc.strerror}") from None
 
 
 def camera_or_404(site: SiteConfig | None, name: str) -> CameraConfig:

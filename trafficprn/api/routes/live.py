@@ -11,11 +11,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import Response, StreamingResponse
 from pydantic import ValidationError
 
-from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key
+from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key, site_write_errors
 from trafficprn.api.schemas import WorkerStatus, ZonesIn, ZonesOut
-from trafficprn.api.site_file import SiteFileBroken
 from trafficprn.config import CameraConfig
-from trafficprn.errors import ConfigError
 from trafficprn.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -138,17 +136,11 @@ def get_zones(name: str, site: SiteDep) -> ZonesOut:
                        413: {"description": "body over the size limit"}})
 def put_zones(name: str, zones: ZonesIn, ctx: ContextDep, site: SiteDep) -> ZonesOut:
     camera_or_404(site, name)
-    try:
+    with site_write_errors():
         checked = ctx.site.write_zones(
             name,
             [leg.model_dump(mode="json") for leg in zones.legs],
             [lane.model_dump(mode="json") for lane in zones.lanes],
         )
-    except SiteFileBroken as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except OSError as exc:
-        raise HTTPException(503, f"cannot write the site config: {exc.strerror}") from None
     return get_zones(name, checked)
 

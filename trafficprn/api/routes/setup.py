@@ -15,7 +15,7 @@ import numpy as np
 import yaml
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key
+from trafficprn.api.deps import ContextDep, SiteDep, camera_or_404, read_access, require_key, site_write_errors
 from trafficprn.api.schemas_setup import (
     CalibrationCheckIn,
     CalibrationCheckOut,
@@ -28,7 +28,6 @@ from trafficprn.api.schemas_setup import (
     SuggestionOut,
     SuggestionUpload,
 )
-from trafficprn.api.site_file import SiteFileBroken
 from trafficprn.camera.calibration import Calibration
 from trafficprn.camera.check_grid import check_grid
 from trafficprn.camera.lens import make_lens
@@ -217,16 +216,10 @@ def post_fit_map(name: str, body: MapFitIn, site: SiteDep) -> MapFitOut:
             responses={**WRITE_ERRORS, 409: {"description": "site.yaml on disk is broken; fix it by hand first"}})
 def put_calibration(name: str, body: CalibrationIn, ctx: ContextDep, site: SiteDep) -> CalibrationOut:
     _fitted(camera_or_404(site, name), body)
-    try:
+    with site_write_errors():
         checked = ctx.site.write_calibration(
             name,
             body.lens.model_dump(mode="json", exclude_unset=True),
             body.calibration.model_dump(mode="json", exclude_unset=True, exclude_none=True),
         )
-    except SiteFileBroken as exc:
-        raise HTTPException(409, str(exc)) from None
-    except ConfigError as exc:
-        raise HTTPException(422, str(exc)) from None
-    except OSError as exc:
-        raise HTTPException(503, f"cannot write the site config: {exc.strerror}") from None
     return get_calibration(name, checked)

@@ -459,9 +459,9 @@ def parse_site(data: Any, source: str | None = None) -> SiteConfig:
         raise
 
 
-def load_site(path: str | Path) -> SiteConfig:
-    """Read and validate a site.yaml; relative camera sources resolve against its folder."""
-    path = Path(path)
+def read_site_yaml(path: Path) -> dict[str, Any]:
+    """A site.yaml's YAML as a mapping, not yet validated; ConfigError naming the file (and
+    the line of a YAML error) when it cannot be read or is not a mapping."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -474,7 +474,13 @@ def load_site(path: str | Path) -> SiteConfig:
         raise ConfigError(f"not valid YAML: {getattr(exc, 'problem', exc)}", source=where) from None
     if not isinstance(data, dict):
         raise ConfigError("expected a mapping with site, privacy and cameras", source=str(path))
-    site = parse_site(data, source=str(path))
+    return data
+
+
+def load_site(path: str | Path) -> SiteConfig:
+    """Read and validate a site.yaml; relative camera sources resolve against its folder."""
+    path = Path(path)
+    site = parse_site(read_site_yaml(path), source=str(path))
     return _resolve_sources(site, path.parent)
 
 

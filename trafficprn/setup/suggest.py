@@ -39,6 +39,7 @@ from trafficprn.config import (
     SupportedZone,
     config_error_from,
     parse_site,
+    read_site_yaml,
 )
 from trafficprn.errors import ConfigError, SetupError
 from trafficprn.setup.calibrate import calibrate_from_traffic
@@ -98,14 +99,9 @@ class _RawCamera:
 
 
 def read_site_leniently(path: Path, camera: str) -> _RawCamera:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read site config: {exc.strerror}", source=str(path)) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", source=str(path)) from None
-    if not isinstance(data, dict) or not isinstance(data.get("cameras"), list):
-        raise ConfigError("expected a mapping with site and cameras", source=str(path))
+    data = read_site_yaml(path)
+    if not isinstance(data.get("cameras"), list):
+        raise ConfigError("expected a list of cameras", field="cameras", source=str(path))
     names = [c.get("name") for c in data["cameras"] if isinstance(c, dict)]
     if camera not in names:
         raise ConfigError(f"no camera named {camera!r}; the site has {names}", field="cameras", source=str(path))
